@@ -1,0 +1,1 @@
+//! Test support: throwaway PostgreSQL clusters and simulator processes for canton-dr tests.

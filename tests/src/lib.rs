@@ -1,0 +1,1 @@
+//! End-to-end tests of canton-dr: real binaries, real Postgres, the simulator.
