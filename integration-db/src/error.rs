@@ -134,6 +134,17 @@ pub fn db_error(e: &tokio_postgres::Error) -> Error {
     Error::usage(format!("PostgreSQL client error: {}", cause_chain(e)))
 }
 
+/// `.db()` on tokio-postgres results: maps the error with [`db_error`].
+pub(crate) trait PgResultExt<T> {
+    fn db(self) -> canton_dr_cli::Result<T>;
+}
+
+impl<T> PgResultExt<T> for Result<T, tokio_postgres::Error> {
+    fn db(self) -> canton_dr_cli::Result<T> {
+        self.map_err(|e| db_error(&e))
+    }
+}
+
 /// True for SQLSTATEs that go away by retrying or waiting.
 pub fn is_transient_code(code: &SqlState) -> bool {
     let c = code.code();

@@ -28,13 +28,24 @@
 //!
 //! Typed queries live in one module per table and take any
 //! [`tokio_postgres::GenericClient`], so they run on a plain connection or
-//! inside a caller's transaction.
+//! inside a caller's transaction. Progress notifications: [`notify`].
 
+pub mod audit;
+pub mod checkpoint;
 pub mod config;
+pub mod control;
+pub mod dars;
 mod db;
+pub mod deposits;
 pub mod error;
+pub mod gate;
+pub mod holdings;
 pub mod migrate;
+pub mod notify;
+pub mod serde_time;
 mod tls;
+pub mod updates;
+pub mod withdrawals;
 
 pub use config::{ConnectOptions, DEFAULT_SCHEMA};
 pub use db::Db;
@@ -42,3 +53,13 @@ pub use tokio_postgres::{Client, GenericClient, Transaction};
 
 /// Result type of this crate (errors carry their exit code).
 pub type Result<T> = canton_dr_cli::Result<T>;
+
+/// The result of an idempotent change: whether it changed anything, and the
+/// state after it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change<T> {
+    /// `false` when the state already was as asked (a re-run).
+    pub changed: bool,
+    /// The state after the call.
+    pub value: T,
+}
