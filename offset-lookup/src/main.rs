@@ -1,20 +1,14 @@
-//! `offset-lookup`: Finds the ledger offset of a restored Canton participant for a record time (runbook A step 5).
+//! `offset-lookup`: finds the ledger offset of a restored Canton participant
+//! for a record time (runbook A step 5). Parsing and exit codes only; the
+//! work is in the library.
 
-use canton_dr_cli::{ExitCode, OutputFormat, run_main};
+use canton_dr_cli::{OutputFormat, run_main};
 use clap::Parser;
-
-/// Finds the ledger offset of a restored Canton participant for a record time (runbook A step 5).
-#[derive(Debug, Parser)]
-#[command(version, about, long_about = None)]
-struct Cli {
-    /// Output format: json (default when stdout is not a terminal) or text.
-    #[arg(long, global = true, env = "CANTON_DR_OUTPUT")]
-    output: Option<OutputFormat>,
-}
+use offset_lookup::args::Cli;
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     canton_dr_cli::logging::init();
     let format = OutputFormat::resolve(cli.output);
-    run_main(format, || Ok(ExitCode::Ok))
+    run_main(format, || offset_lookup::run(cli, format))
 }
