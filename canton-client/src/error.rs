@@ -17,8 +17,11 @@ pub enum Origin {
     Server,
     /// No connection could be made (refused, DNS, timeout while connecting).
     Connect,
-    /// The TLS handshake failed (unknown CA, name mismatch, TLS vs plaintext).
+    /// The TLS handshake failed (unknown CA, name mismatch, TLS vs plaintext,
+    /// client certificate required).
     Tls,
+    /// The connection broke before an answer (e.g. plaintext client, TLS node).
+    Closed,
     /// The client gave up waiting (the call's deadline passed).
     Timeout,
 }
@@ -149,7 +152,7 @@ impl CantonError {
 
     /// True when the node could not be reached at all (no answer).
     pub fn is_connection_failure(&self) -> bool {
-        matches!(self.origin, Origin::Connect | Origin::Tls)
+        matches!(self.origin, Origin::Connect | Origin::Tls | Origin::Closed)
     }
 
     /// The error id, else the gRPC code name: what scripts match on.
@@ -168,6 +171,7 @@ impl CantonError {
         let mut message = match self.origin {
             Origin::Connect => format!("cannot connect to {where_}: {}", self.cause),
             Origin::Tls => format!("TLS handshake with {where_} failed: {}", self.cause),
+            Origin::Closed => format!("connection to {where_} failed: {}", self.cause),
             Origin::Timeout => format!("{where_} did not answer in time: {}", self.cause),
             Origin::Server => format!("{where_}: {self}"),
         };
@@ -191,7 +195,7 @@ impl CantonError {
                 return (
                     ErrorKind::Transient,
                     Some(
-                        "if the node uses a private CA pass it with --ca-cert (and --tls-server-name if the certificate names another host); if the node serves plaintext, drop --tls and https://".into(),
+                        "pass the node's CA with --ca-cert (and --tls-server-name if its certificate names another host, --client-cert/--client-key if it requires mutual TLS); if the node serves plaintext, drop --tls and https://".into(),
                     ),
                 );
             }
@@ -199,6 +203,21 @@ impl CantonError {
                 return (
                     ErrorKind::Transient,
                     Some(flag_hint("is the node running and reachable")),
+                );
+            }
+            Origin::Closed => {
+                let what = match &self.target {
+                    Some(t) => format!(
+                        "check that {} ({}) is the node's gRPC {} port",
+                        t.flag, t.address, t.api
+                    ),
+                    None => "check the endpoint".to_string(),
+                };
+                return (
+                    ErrorKind::Transient,
+                    Some(format!(
+                        "{what}; if the node serves TLS, pass --tls and --ca-cert"
+                    )),
                 );
             }
             Origin::Timeout | Origin::Server => {}
@@ -300,6 +319,12 @@ fn classify_local_failure(status: &Status, err: &mut CantonError) {
         err.origin = Origin::Tls;
         err.code = Code::Unavailable;
         err.cause = error_chain(source);
+        return;
+    }
+    if chain_has::<tonic::transport::Error>(source) {
+        err.origin = Origin::Closed;
+        err.code = Code::Unavailable;
+        err.cause = error_chain(source);
     }
 }
 
@@ -328,10 +353,18 @@ fn is_tls_failure(error: &(dyn std::error::Error + 'static)) -> bool {
         {
             return true;
         }
+        // rustls errors reach us as text when hyper re-wraps them.
         let text = e.to_string();
-        if text.contains("HTTP/2 was not negotiated")
-            || text.contains("TLS handshake")
-            || text.contains("invalid peer certificate")
+        if [
+            "HTTP/2 was not negotiated",
+            "TLS handshake",
+            "invalid peer certificate",
+            "received fatal alert",
+            "received corrupt message",
+            "peer is incompatible",
+        ]
+        .iter()
+        .any(|needle| text.contains(needle))
         {
             return true;
         }
@@ -348,7 +381,9 @@ pub(crate) fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
     while let Some(e) = cur {
         let text = e.to_string();
         let text = text.trim();
-        if !text.is_empty() && !parts.iter().any(|p| p.contains(text)) {
+        // tonic's wrapper says only "transport error"; the cause follows.
+        if !text.is_empty() && text != "transport error" && !parts.iter().any(|p| p.contains(text))
+        {
             parts.push(text.to_string());
         }
         cur = e.source();
