@@ -1,20 +1,13 @@
-//! `canton-sim`: A Canton participant simulator speaking the real admin and ledger gRPC APIs, with backup and restore.
+//! `canton-sim`: a Canton participant simulator speaking the real admin and
+//! ledger gRPC APIs, with backup and restore. See the library docs.
 
-use canton_dr_cli::{ExitCode, OutputFormat, run_main};
+use canton_dr_cli::{OutputFormat, run_main};
+use canton_sim::cli::{Cli, run};
 use clap::Parser;
-
-/// A Canton participant simulator speaking the real admin and ledger gRPC APIs, with backup and restore.
-#[derive(Debug, Parser)]
-#[command(version, about, long_about = None)]
-struct Cli {
-    /// Output format: json (default when stdout is not a terminal) or text.
-    #[arg(long, global = true, env = "CANTON_DR_OUTPUT")]
-    output: Option<OutputFormat>,
-}
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     canton_dr_cli::logging::init();
     let format = OutputFormat::resolve(cli.output);
-    run_main(format, || Ok(ExitCode::Ok))
+    run_main(format, || run(cli))
 }

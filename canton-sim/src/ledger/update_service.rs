@@ -1,0 +1,369 @@
+//! Ledger API `UpdateService`: GetUpdates (bounded or live tail with offset
+//! checkpoints at the configured interval and in quiet periods, party
+//! filters, pruning and ledger-end checks, cut-stream faults),
+//! GetUpdateByOffset and GetUpdateById.
+
+use crate::errors::{canton, invalid_argument, missing_field, not_found};
+use crate::events::TxFormat;
+use crate::sim::{Position, Sim};
+use crate::state::synchronizer::SequencedUpdate;
+use canton_client::status::category;
+use canton_proto::ledger::update_service_server::UpdateService;
+use canton_proto::ledger::{
+    GetUpdateByIdRequest, GetUpdateByOffsetRequest, GetUpdateResponse, GetUpdatesRequest,
+    GetUpdatesResponse, OffsetCheckpoint, SynchronizerTime, UpdateFormat, get_update_response,
+    get_updates_response,
+};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+use tokio_stream::Stream;
+use tonic::{Request, Response, Status};
+
+/// Updates fetched per lock acquisition.
+const BATCH: usize = 512;
+
+/// The validated update format: `None` = transactions not requested.
+pub fn validate_format(
+    f: Option<&UpdateFormat>,
+    hosted: &[String],
+) -> Result<Option<TxFormat>, Status> {
+    let f = f.ok_or_else(|| missing_field("update_format"))?;
+    let Some(tf) = &f.include_transactions else {
+        if f.include_reassignments.is_none() && f.include_topology_events.is_none() {
+            return Err(invalid_argument(
+                "INVALID_ARGUMENT",
+                "The submitted request has invalid arguments: update_format must include transactions, reassignments or topology events",
+            ));
+        }
+        return Ok(None);
+    };
+    let ef = tf
+        .event_format
+        .as_ref()
+        .ok_or_else(|| missing_field("event_format"))?;
+    if ef.filters_by_party.is_empty() && ef.filters_for_any_party.is_none() {
+        return Err(invalid_argument(
+            "INVALID_ARGUMENT",
+            "The submitted request has invalid arguments: filtersByParty and filtersForAnyParty cannot be empty simultaneously",
+        ));
+    }
+    TxFormat::new(tf, hosted).map(Some).map_err(|field| {
+        crate::errors::invalid_field(
+            &field,
+            "the transaction shape must be ACS_DELTA or LEDGER_EFFECTS",
+        )
+    })
+}
+
+fn ts(us: i64) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: us.div_euclid(1_000_000),
+        nanos: (us.rem_euclid(1_000_000) * 1000) as i32,
+    }
+}
+
+fn offset_after_ledger_end(which: &str, offset: i64, end: i64) -> Status {
+    canton(
+        "OFFSET_AFTER_LEDGER_END",
+        category::SEEK_AFTER_END,
+        format!("{which} offset ({offset}) is after ledger end ({end})"),
+    )
+    .metadata("offset", offset.to_string())
+    .metadata("ledger_end", end.to_string())
+    .into_status()
+}
+
+/// Checks a GetUpdates range against the participant's ledger.
+pub fn check_range(begin: i64, end: Option<i64>, pos: &Position) -> Result<(), Status> {
+    if begin < 0 {
+        return Err(invalid_argument(
+            "NEGATIVE_OFFSET",
+            format!(
+                "Offset {begin} in begin_exclusive is a negative integer: the offset has to be either a positive integer or zero"
+            ),
+        ));
+    }
+    if let Some(e) = end {
+        if e <= 0 {
+            return Err(invalid_argument(
+                "NON_POSITIVE_OFFSET",
+                format!(
+                    "Offset {e} in end_inclusive is not a positive integer: the offset has to be a positive integer"
+                ),
+            ));
+        }
+        if e < begin {
+            return Err(invalid_argument(
+                "OFFSET_OUT_OF_RANGE",
+                format!("Begin offset {begin} is after end offset {e}"),
+            ));
+        }
+    }
+    if begin > pos.ledger_end {
+        return Err(offset_after_ledger_end("Begin", begin, pos.ledger_end));
+    }
+    if let Some(e) = end
+        && e > pos.ledger_end
+    {
+        return Err(offset_after_ledger_end("End", e, pos.ledger_end));
+    }
+    if begin < pos.pruned_up_to {
+        return Err(canton(
+            "PARTICIPANT_PRUNED_DATA_ACCESSED",
+            category::INVALID_GIVEN_CURRENT_SYSTEM_STATE_OTHER,
+            format!(
+                "Updates request from {begin} to {} precedes pruned offset {}",
+                end.map_or_else(|| "the ledger end".to_string(), |e| e.to_string()),
+                pos.pruned_up_to
+            ),
+        )
+        .metadata("earliest_offset", pos.pruned_up_to.to_string())
+        .into_status());
+    }
+    Ok(())
+}
+
+/// A batch read under the lock: (offset, update) pairs plus the position.
+fn read_batch(
+    sim: &Sim,
+    after: i64,
+    limit: Option<i64>,
+) -> (Vec<(i64, Arc<SequencedUpdate>)>, Position) {
+    sim.with_state(|st| {
+        let pos = st.position();
+        let limit = limit.unwrap_or(pos.ledger_end);
+        let first = st.part.count_at_or_before_offset(after);
+        let mut out = Vec::new();
+        for seq in first..pos.processed {
+            let off = st.part.offset_of(seq).unwrap_or(i64::MAX);
+            if off > limit || out.len() >= BATCH {
+                break;
+            }
+            if let Some(u) = st.sync.get(seq) {
+                out.push((off, u.clone()));
+            }
+        }
+        (out, pos)
+    })
+}
+
+fn checkpoint(sim: &Sim, offset: i64, time_us: i64) -> GetUpdatesResponse {
+    GetUpdatesResponse {
+        update: Some(get_updates_response::Update::OffsetCheckpoint(
+            OffsetCheckpoint {
+                offset,
+                synchronizer_times: sim
+                    .info
+                    .connected_synchronizers
+                    .iter()
+                    .map(|s| SynchronizerTime {
+                        synchronizer_id: s.clone(),
+                        record_time: Some(ts(time_us)),
+                    })
+                    .collect(),
+            },
+        )),
+    }
+}
+
+/// Streams updates after `begin` (up to `end` or forever) into `tx`.
+async fn stream_updates(
+    sim: Arc<Sim>,
+    format: Option<TxFormat>,
+    begin: i64,
+    end: Option<i64>,
+    cut_after: Option<u32>,
+    tx: mpsc::Sender<Result<GetUpdatesResponse, Status>>,
+) {
+    let interval = sim
+        .config
+        .checkpoint_interval
+        .max(Duration::from_millis(10));
+    let mut progress = sim.subscribe();
+    let mut closing = sim.closing();
+    let mut cursor = begin;
+    let mut sent: u32 = 0;
+    let mut last_checkpoint: Option<(i64, i64)> = None;
+    let mut last_checkpoint_at = Instant::now();
+    let treasury = sim.info.treasury_party.clone();
+    let sync_id = sim.info.synchronizer_id.clone();
+    macro_rules! send {
+        ($msg:expr) => {{
+            if cut_after.is_some_and(|k| sent >= k) {
+                let _ = tx.send(Err(crate::errors::unavailable())).await;
+                return;
+            }
+            if tx.send(Ok($msg)).await.is_err() {
+                return;
+            }
+            sent += 1;
+        }};
+    }
+    loop {
+        let (items, pos) = read_batch(&sim, cursor, end);
+        let full = items.len() >= BATCH;
+        for (off, u) in items {
+            cursor = off;
+            if let Some(f) = &format
+                && let Some(t) = f.render(&u, off, &sync_id, &treasury)
+            {
+                send!(GetUpdatesResponse {
+                    update: Some(get_updates_response::Update::Transaction(t)),
+                });
+            }
+        }
+        if full {
+            continue;
+        }
+        if end.is_some() {
+            return;
+        }
+        // Live tail, caught up to the ledger end read with this batch.
+        if last_checkpoint_at.elapsed() >= interval {
+            last_checkpoint_at = Instant::now();
+            if let Some(clean) = pos.clean_record_time_us {
+                let cp = (pos.ledger_end.max(cursor), clean);
+                if last_checkpoint != Some(cp) && cp.0 > 0 {
+                    last_checkpoint = Some(cp);
+                    send!(checkpoint(&sim, cp.0, cp.1));
+                }
+            }
+        }
+        let wait = interval.saturating_sub(last_checkpoint_at.elapsed());
+        tokio::select! {
+            changed = progress.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+            }
+            _ = tokio::time::sleep(wait.max(Duration::from_millis(5))) => {}
+            _ = tx.closed() => return,
+            _ = closing.wait_for(|v| *v) => {}
+        }
+        if *closing.borrow() {
+            let _ = tx.send(Err(crate::errors::unavailable())).await;
+            return;
+        }
+    }
+}
+
+/// The ledger `UpdateService`.
+#[derive(Debug, Clone)]
+pub struct Updates {
+    sim: Arc<Sim>,
+}
+
+impl Updates {
+    /// Serves `sim`.
+    pub fn new(sim: Arc<Sim>) -> Self {
+        Updates { sim }
+    }
+
+    fn lookup(
+        &self,
+        format: Option<&UpdateFormat>,
+        find: impl FnOnce(&crate::sim::SimState) -> Option<usize>,
+        what: (&str, String),
+    ) -> Result<Response<GetUpdateResponse>, Status> {
+        let format = validate_format(format, &self.sim.info.hosted_parties)?;
+        let found = self.sim.with_state(|st| {
+            let pos = st.position();
+            let seq = find(st).filter(|s| *s < pos.processed)?;
+            let off = st.part.offset_of(seq)?;
+            if off <= pos.pruned_up_to {
+                return None;
+            }
+            Some((off, st.sync.get(seq)?.clone()))
+        });
+        let tx = found.and_then(|(off, u)| {
+            format.as_ref().and_then(|f| {
+                f.render(
+                    &u,
+                    off,
+                    &self.sim.info.synchronizer_id,
+                    &self.sim.info.treasury_party,
+                )
+            })
+        });
+        match tx {
+            Some(t) => Ok(Response::new(GetUpdateResponse {
+                update: Some(get_update_response::Update::Transaction(t)),
+            })),
+            None => Err(
+                not_found("UPDATE_NOT_FOUND", "Update not found, or not visible.")
+                    .metadata(what.0, what.1)
+                    .into_status(),
+            ),
+        }
+    }
+}
+
+type UpdateStream = Pin<Box<dyn Stream<Item = Result<GetUpdatesResponse, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl UpdateService for Updates {
+    type GetUpdatesStream = UpdateStream;
+
+    async fn get_updates(
+        &self,
+        request: Request<GetUpdatesRequest>,
+    ) -> Result<Response<Self::GetUpdatesStream>, Status> {
+        let r = request.into_inner();
+        let format = validate_format(r.update_format.as_ref(), &self.sim.info.hosted_parties)?;
+        let pos = self.sim.position();
+        check_range(r.begin_exclusive, r.end_inclusive, &pos)?;
+        let cut = self.sim.faults.take_cut();
+        let (tx, rx) = mpsc::channel(256);
+        tokio::spawn(stream_updates(
+            self.sim.clone(),
+            format,
+            r.begin_exclusive,
+            r.end_inclusive,
+            cut,
+            tx,
+        ));
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::ReceiverStream::new(rx),
+        )))
+    }
+
+    async fn get_update_by_offset(
+        &self,
+        request: Request<GetUpdateByOffsetRequest>,
+    ) -> Result<Response<GetUpdateResponse>, Status> {
+        let r = request.into_inner();
+        if r.offset <= 0 {
+            return Err(invalid_argument(
+                "NON_POSITIVE_OFFSET",
+                format!(
+                    "Offset {} in offset is not a positive integer: the offset has to be a positive integer",
+                    r.offset
+                ),
+            ));
+        }
+        let offset = r.offset;
+        self.lookup(
+            r.update_format.as_ref(),
+            |st| st.part.seq_at_offset(offset),
+            ("offset", offset.to_string()),
+        )
+    }
+
+    async fn get_update_by_id(
+        &self,
+        request: Request<GetUpdateByIdRequest>,
+    ) -> Result<Response<GetUpdateResponse>, Status> {
+        let r = request.into_inner();
+        if r.update_id.is_empty() {
+            return Err(missing_field("update_id"));
+        }
+        let id = r.update_id.clone();
+        self.lookup(
+            r.update_format.as_ref(),
+            |st| st.sync.position(&id),
+            ("update_id", r.update_id.clone()),
+        )
+    }
+}

@@ -1,0 +1,411 @@
+//! The synchronizer's history: the append-only list of sequenced updates
+//! (update id, record time in µs, what happened) that every participant
+//! re-reads after a restore. Lives under `<state-dir>/synchronizer/` and is
+//! never touched by backup or restore.
+
+use crate::amount::format_amount;
+use crate::persistence::{AppendLog, read_json, write_json};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// A token instrument (`InstrumentId` of the token standard).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Instrument {
+    /// The token admin party.
+    pub admin: String,
+    /// The instrument id, e.g. `Amulet`.
+    pub id: String,
+}
+
+/// A holding contract consumed or created by a transfer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HoldingRef {
+    /// Contract id.
+    pub cid: String,
+    /// Decimal amount with 10 fractional digits.
+    pub amount: String,
+}
+
+/// What a sequenced update did. Contract ids are fixed when it is sequenced;
+/// the ledger API events are rendered from this on demand (see `traffic`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+pub enum UpdateBody {
+    /// A customer sends tokens to the treasury; `account` goes into the reason metadata.
+    #[serde(rename_all = "camelCase")]
+    Deposit {
+        /// Sending customer party (hosted elsewhere).
+        customer: String,
+        /// Deposit account id (the memo).
+        account: String,
+        /// The customer's holding spent by the transfer.
+        input: HoldingRef,
+        /// The treasury's new holding.
+        holding: HoldingRef,
+        /// Instrument transferred.
+        instrument: Instrument,
+        /// Transfer factory contract exercised.
+        factory_cid: String,
+        /// `Transfer.requestedAt`, µs.
+        requested_at_us: i64,
+    },
+    /// The treasury sends tokens to a receiver; `withdrawal_id` is the reason.
+    #[serde(rename_all = "camelCase")]
+    Withdrawal {
+        /// Withdrawal id (the memo).
+        withdrawal_id: String,
+        /// Receiving party.
+        receiver: String,
+        /// Amount transferred.
+        amount: String,
+        /// Instrument transferred.
+        instrument: Instrument,
+        /// Treasury holdings spent (archived).
+        inputs: Vec<HoldingRef>,
+        /// The receiver's new holding.
+        receiver_holding: HoldingRef,
+        /// The treasury's change holding, if any.
+        change: Option<HoldingRef>,
+        /// Transfer factory contract exercised.
+        factory_cid: String,
+        /// `Transfer.requestedAt`, µs.
+        requested_at_us: i64,
+        /// `Transfer.executeBefore`, µs.
+        execute_before_us: i64,
+        /// The submission's exclusive bound on the record time, µs.
+        trec_tgt_us: i64,
+    },
+    /// A transfer between two other parties of the participant; the treasury is not involved.
+    #[serde(rename_all = "camelCase")]
+    Noise {
+        /// Sender (a local party other than the treasury).
+        sender: String,
+        /// Receiver (a local party other than the treasury).
+        receiver: String,
+        /// Sender's holding spent.
+        input: HoldingRef,
+        /// Receiver's new holding.
+        output: HoldingRef,
+        /// Instrument transferred.
+        instrument: Instrument,
+        /// Transfer factory contract exercised.
+        factory_cid: String,
+        /// `Transfer.requestedAt`, µs.
+        requested_at_us: i64,
+    },
+}
+
+impl UpdateBody {
+    /// `deposit`, `withdrawal` or `noise`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            UpdateBody::Deposit { .. } => "deposit",
+            UpdateBody::Withdrawal { .. } => "withdrawal",
+            UpdateBody::Noise { .. } => "noise",
+        }
+    }
+
+    /// The deposit account or withdrawal id; empty for noise.
+    pub fn reference(&self) -> &str {
+        match self {
+            UpdateBody::Deposit { account, .. } => account,
+            UpdateBody::Withdrawal { withdrawal_id, .. } => withdrawal_id,
+            UpdateBody::Noise { .. } => "",
+        }
+    }
+}
+
+/// One update in the synchronizer's history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SequencedUpdate {
+    /// Position in the history (0-based).
+    #[serde(rename = "seq")]
+    pub seq: u64,
+    /// Update id.
+    #[serde(rename = "id")]
+    pub update_id: String,
+    /// Record time, µs since the epoch.
+    #[serde(rename = "rt")]
+    pub record_time_us: i64,
+    /// What happened.
+    pub body: UpdateBody,
+}
+
+/// Fixed facts about the simulated network, written on first start.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SynchronizerMeta {
+    /// Logical synchronizer id of the synchronizer with the traffic.
+    pub synchronizer_id: String,
+    /// Further connected synchronizers (no traffic).
+    pub extra_synchronizers: Vec<String>,
+    /// The exchange's treasury party.
+    pub treasury_party: String,
+    /// The default instrument's admin (the DSO party).
+    pub dso_party: String,
+    /// When the history was created, µs.
+    pub created_at_us: i64,
+}
+
+/// The virtual clock's position, persisted so it survives restarts.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClockFile {
+    /// Virtual now, µs.
+    pub virtual_now_us: i64,
+}
+
+/// The synchronizer: meta, history and the treasury's active holdings.
+#[derive(Debug)]
+pub struct Synchronizer {
+    dir: PathBuf,
+    /// Fixed facts.
+    pub meta: SynchronizerMeta,
+    updates: Vec<Arc<SequencedUpdate>>,
+    by_id: HashMap<String, usize>,
+    log: AppendLog,
+    /// Treasury holdings not yet spent, in creation order: (creation seq, holding, instrument).
+    treasury_holdings: BTreeMap<(u64, u32), (HoldingRef, Instrument)>,
+}
+
+/// Directory name under the state dir.
+pub const DIR: &str = "synchronizer";
+
+impl Synchronizer {
+    /// Creates a new history (first start) or loads the existing one.
+    pub fn open_or_create(
+        state_dir: &Path,
+        fresh_meta: impl FnOnce() -> SynchronizerMeta,
+    ) -> std::io::Result<Synchronizer> {
+        let dir = state_dir.join(DIR);
+        std::fs::create_dir_all(&dir)?;
+        let meta_path = dir.join("meta.json");
+        let meta = if meta_path.exists() {
+            read_json(&meta_path)?
+        } else {
+            let m = fresh_meta();
+            write_json(&meta_path, &m)?;
+            m
+        };
+        let (log, lines) = AppendLog::open(&dir.join("updates.ndjson"))?;
+        let mut sync = Synchronizer {
+            dir,
+            meta,
+            updates: Vec::with_capacity(lines.len()),
+            by_id: HashMap::with_capacity(lines.len()),
+            log,
+            treasury_holdings: BTreeMap::new(),
+        };
+        for (i, line) in lines.iter().enumerate() {
+            let u: SequencedUpdate = serde_json::from_str(line).map_err(|e| {
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("{} line {}: {e}", sync.log.path().display(), i + 1),
+                )
+            })?;
+            if u.seq != i as u64 {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!(
+                        "{} line {}: sequence number {} out of order",
+                        sync.log.path().display(),
+                        i + 1,
+                        u.seq
+                    ),
+                ));
+            }
+            sync.index(u);
+        }
+        Ok(sync)
+    }
+
+    fn index(&mut self, u: SequencedUpdate) {
+        let treasury = self.meta.treasury_party.clone();
+        match &u.body {
+            UpdateBody::Deposit {
+                holding,
+                instrument,
+                ..
+            } => {
+                self.treasury_holdings
+                    .insert((u.seq, 0), (holding.clone(), instrument.clone()));
+            }
+            UpdateBody::Withdrawal {
+                inputs,
+                change,
+                instrument,
+                receiver,
+                receiver_holding,
+                ..
+            } => {
+                for input in inputs {
+                    self.treasury_holdings
+                        .retain(|_, (h, _)| h.cid != input.cid);
+                }
+                if let Some(c) = change {
+                    self.treasury_holdings
+                        .insert((u.seq, 0), (c.clone(), instrument.clone()));
+                }
+                if *receiver == treasury {
+                    self.treasury_holdings
+                        .insert((u.seq, 1), (receiver_holding.clone(), instrument.clone()));
+                }
+            }
+            UpdateBody::Noise { .. } => {}
+        }
+        self.by_id.insert(u.update_id.clone(), self.updates.len());
+        self.updates.push(Arc::new(u));
+    }
+
+    /// Appends an update to the history (buffered; see [`Synchronizer::flush`]).
+    pub fn append(&mut self, u: SequencedUpdate) -> std::io::Result<Arc<SequencedUpdate>> {
+        let line = serde_json::to_string(&u).map_err(std::io::Error::other)?;
+        self.log.append(&line)?;
+        self.index(u);
+        Ok(self.updates[self.updates.len() - 1].clone())
+    }
+
+    /// Hands appended updates to the OS.
+    pub fn flush(&mut self) -> std::io::Result<()> {
+        self.log.flush()
+    }
+
+    /// Number of sequenced updates.
+    pub fn len(&self) -> usize {
+        self.updates.len()
+    }
+
+    /// True when nothing was sequenced yet.
+    pub fn is_empty(&self) -> bool {
+        self.updates.is_empty()
+    }
+
+    /// The update at position `seq`.
+    pub fn get(&self, seq: usize) -> Option<&Arc<SequencedUpdate>> {
+        self.updates.get(seq)
+    }
+
+    /// Position of the update with id `update_id`.
+    pub fn position(&self, update_id: &str) -> Option<usize> {
+        self.by_id.get(update_id).copied()
+    }
+
+    /// All updates in order.
+    pub fn updates(&self) -> &[Arc<SequencedUpdate>] {
+        &self.updates
+    }
+
+    /// Record time of the last update, µs.
+    pub fn last_record_time(&self) -> Option<i64> {
+        self.updates.last().map(|u| u.record_time_us)
+    }
+
+    /// Number of updates whose record time is at or before `t_us`
+    /// (record times never decrease along the history).
+    pub fn count_at_or_before(&self, t_us: i64) -> usize {
+        self.updates.partition_point(|u| u.record_time_us <= t_us)
+    }
+
+    /// The treasury's unspent holdings of `instrument`, oldest first.
+    pub fn treasury_holdings(&self, instrument: &Instrument) -> Vec<HoldingRef> {
+        self.treasury_holdings
+            .values()
+            .filter(|(_, i)| i == instrument)
+            .map(|(h, _)| h.clone())
+            .collect()
+    }
+
+    /// Total of the treasury's unspent holdings of `instrument`, as a decimal string.
+    pub fn treasury_balance(&self, instrument: &Instrument) -> String {
+        let total: i128 = self
+            .treasury_holdings(instrument)
+            .iter()
+            .filter_map(|h| crate::amount::parse_amount(&h.amount).ok())
+            .sum();
+        format_amount(total)
+    }
+
+    /// Reads the persisted virtual clock, if any.
+    pub fn load_clock(&self) -> std::io::Result<Option<ClockFile>> {
+        let p = self.dir.join("clock.json");
+        if p.exists() {
+            read_json(&p).map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// Persists the virtual clock.
+    pub fn save_clock(&self, clock: ClockFile) -> std::io::Result<()> {
+        write_json(&self.dir.join("clock.json"), &clock)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta() -> SynchronizerMeta {
+        SynchronizerMeta {
+            synchronizer_id: "s::1220aa".into(),
+            extra_synchronizers: vec![],
+            treasury_party: "treasury::1220bb".into(),
+            dso_party: "DSO::1220cc".into(),
+            created_at_us: 0,
+        }
+    }
+
+    fn deposit(seq: u64, rt: i64, cid: &str) -> SequencedUpdate {
+        let instrument = Instrument {
+            admin: "DSO::1220cc".into(),
+            id: "Amulet".into(),
+        };
+        SequencedUpdate {
+            seq,
+            update_id: format!("u{seq}"),
+            record_time_us: rt,
+            body: UpdateBody::Deposit {
+                customer: "c::1".into(),
+                account: "acc".into(),
+                input: HoldingRef {
+                    cid: format!("in{seq}"),
+                    amount: "1.0000000000".into(),
+                },
+                holding: HoldingRef {
+                    cid: cid.into(),
+                    amount: "1.0000000000".into(),
+                },
+                instrument,
+                factory_cid: "f".into(),
+                requested_at_us: rt,
+            },
+        }
+    }
+
+    #[test]
+    fn history_survives_reopen_and_indexes() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let mut s = Synchronizer::open_or_create(dir.path(), meta).unwrap();
+            s.append(deposit(0, 10, "h0")).unwrap();
+            s.append(deposit(1, 10, "h1")).unwrap();
+            s.append(deposit(2, 12, "h2")).unwrap();
+            s.flush().unwrap();
+        }
+        let s = Synchronizer::open_or_create(dir.path(), || panic!("meta exists")).unwrap();
+        assert_eq!(s.len(), 3);
+        assert_eq!(s.position("u1"), Some(1));
+        assert_eq!(s.count_at_or_before(9), 0);
+        assert_eq!(s.count_at_or_before(10), 2);
+        assert_eq!(s.count_at_or_before(12), 3);
+        let inst = Instrument {
+            admin: "DSO::1220cc".into(),
+            id: "Amulet".into(),
+        };
+        assert_eq!(s.treasury_holdings(&inst).len(), 3);
+        assert_eq!(s.treasury_balance(&inst), "3.0000000000");
+    }
+}
