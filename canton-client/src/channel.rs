@@ -163,13 +163,6 @@ fn prepare(
 ) -> Result<(Endpoint, tonic::transport::Endpoint, AuthInterceptor)> {
     let target = &config.target;
     let endpoint = Endpoint::parse(&target.address, config.tls.requested(), &target.flag)?;
-    if !endpoint.tls() && config.tls.requested() {
-        // Endpoint::parse already rejects http:// + TLS; this guards future changes.
-        return Err(Error::usage(format!(
-            "{} is plaintext but TLS options were given",
-            target.flag
-        )));
-    }
     let mut tonic_endpoint = tonic::transport::Endpoint::from(endpoint.uri().clone())
         .connect_timeout(config.connect_timeout)
         .tcp_nodelay(true)

@@ -1,7 +1,8 @@
 //! The one retry policy of canton-dr: exponential backoff with jitter, bounded
 //! by a number of attempts and a total time. It retries UNAVAILABLE,
 //! DEADLINE_EXCEEDED and any status carrying `RetryInfo` (whose delay is a
-//! minimum wait), and nothing else.
+//! minimum wait), and nothing else. A failed TLS handshake (also reported as
+//! UNAVAILABLE by tonic) is not retried: it fails the same way every time.
 
 use crate::error::CantonError;
 use std::future::Future;

@@ -297,3 +297,45 @@ async fn canton_status_round_trips_through_the_wire() {
     );
     assert_eq!(srv.seen.calls(), 1);
 }
+
+#[tokio::test]
+async fn streaming_clients_carry_the_token_but_no_default_deadline() {
+    let srv = server(|_| Ok("ledger-api".into())).start().await;
+    let cfg = ClientConfig::ledger(srv.addr.to_string())
+        .with_token(Some(canton_client::Secret::new("tok")));
+    let conn = CantonChannel::new(&cfg).unwrap();
+    let mut client = grpc_client!(streaming ApiInfoServiceClient, conn);
+    client.get_api_info(GetApiInfoRequest {}).await.unwrap();
+    assert_eq!(
+        srv.seen.authorization(),
+        vec![Some("Bearer tok".to_string())]
+    );
+    assert_eq!(srv.seen.timeouts(), vec![None]);
+}
+
+#[tokio::test]
+async fn bad_configuration_is_a_usage_error_before_any_call() {
+    let cases = [
+        (
+            ClientConfig::admin("localhost"),
+            "--admin-api \"localhost\" has no port",
+        ),
+        (
+            ClientConfig::ledger("ftp://node:1"),
+            "--ledger-api \"ftp://node:1\" has unsupported scheme \"ftp\"",
+        ),
+        (
+            ClientConfig::admin("node:5002").with_tls(canton_client::TlsOptions {
+                ca_cert: Some("/nonexistent/ca.pem".into()),
+                ..Default::default()
+            }),
+            "cannot read --ca-cert /nonexistent/ca.pem",
+        ),
+    ];
+    for (cfg, message) in cases {
+        let err = CantonChannel::new(&cfg).unwrap_err();
+        assert_eq!(err.exit_code().code(), 2, "{}", err.message());
+        assert!(err.message().starts_with(message), "{}", err.message());
+        assert!(err.hint().is_some());
+    }
+}
