@@ -84,13 +84,23 @@ pub fn connect_error(e: &tokio_postgres::Error, target: &str, user: &str, dbname
             .with_hint(running_hint);
     }
     if let Some(io) = io_source(e) {
+        let text = io.to_string();
         let what = match io.kind() {
             std::io::ErrorKind::ConnectionRefused => "connection refused".to_string(),
             std::io::ErrorKind::NotFound => "no server socket".to_string(),
-            _ => io.to_string(),
+            std::io::ErrorKind::TimedOut => "connection timed out".to_string(),
+            std::io::ErrorKind::UnexpectedEof => {
+                "the server closed the connection during start-up".to_string()
+            }
+            _ => text.clone(),
+        };
+        let hint = if text.contains("lookup address") {
+            "check the host name in INTEGRATION_DB_URL / PGHOST".to_string()
+        } else {
+            running_hint
         };
         return Error::transient(format!("cannot connect to PostgreSQL at {target}: {what}"))
-            .with_hint(running_hint);
+            .with_hint(hint);
     }
     if e.is_closed() {
         return Error::transient(format!(
