@@ -323,8 +323,14 @@ impl Running {
     pub async fn stop(self) -> Result<()> {
         self.sim.begin_shutdown();
         let _ = self.shutdown.send(true);
+        // Connections a client keeps open would hold a graceful shutdown
+        // forever; give them a moment, then cut them as a stopping node does.
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(300);
         for t in self.tasks {
-            let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
+            let abort = t.abort_handle();
+            if tokio::time::timeout_at(deadline, t).await.is_err() {
+                abort.abort();
+            }
         }
         self.sim
             .persist()
