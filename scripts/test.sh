@@ -18,5 +18,8 @@ else
   echo "warning: shellcheck not installed; skipping (apt-get install shellcheck)" >&2
 fi
 
+echo "== cargo build (binaries the end-to-end tests run)" >&2
+cargo build --workspace --bins --locked
+
 echo "== cargo test" >&2
 cargo test --workspace --locked --no-fail-fast
