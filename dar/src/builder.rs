@@ -64,14 +64,29 @@ pub enum Corruption {
     /// The bytes are plain text, not a zip (INVALID_DAR).
     NotAZip,
     /// An extra entry whose zip headers declare 3 GiB uncompressed, over
-    /// Canton's 1 GiB cap, while storing only a few bytes (ZIP_BOMB).
+    /// Canton's 1 GiB cap, while storing only a few bytes (ZIP_BOMB for this
+    /// crate, which checks declared sizes; Canton itself would fail reading
+    /// it with DAR_PARSE_ERROR because the size does not match).
     ZipBombDeclared,
+    /// An extra entry that really inflates to at least `inflated_size` zero
+    /// bytes (at most 4 GiB - 1), with honest sizes and CRC, from a
+    /// hand-written deflate stream of about 1 MiB per GiB. With
+    /// [`CANTON_ZIP_BOMB_SIZE`] it is refused by this crate (declared size)
+    /// and by Canton (bytes inflated) alike: ZIP_BOMB.
+    ZipBomb {
+        /// Minimum number of bytes the entry inflates to.
+        inflated_size: u64,
+    },
 }
+
+/// Canton's per-entry threshold, the natural size for [`Corruption::ZipBomb`].
+pub const CANTON_ZIP_BOMB_SIZE: u64 = crate::reader::DEFAULT_MAX_ENTRY_SIZE;
 
 /// The declared size written by [`Corruption::ZipBombDeclared`].
 pub const ZIP_BOMB_DECLARED_SIZE: u64 = 3 * 1024 * 1024 * 1024;
 
-/// Name of the entry added by [`Corruption::ZipBombDeclared`].
+/// Name of the entry added by [`Corruption::ZipBombDeclared`] and
+/// [`Corruption::ZipBomb`].
 pub const ZIP_BOMB_ENTRY: &str = "data/bomb.bin";
 
 /// One dalf written into a built DAR.
@@ -343,10 +358,13 @@ impl DarBuilder {
             .compression_method(method)
             .last_modified_time(zip::DateTime::default())
             .large_file(capacity as u64 >= u64::from(u32::MAX));
-        let mut add = |name: &str, bytes: &[u8]| {
+        let add_with = |zip: &mut zip::ZipWriter<_>, name: &str, bytes: &[u8], options| {
             zip.start_file(name, options)
                 .and_then(|()| zip.write_all(bytes).map_err(Into::into))
                 .expect("writing a zip into memory cannot fail");
+        };
+        let add = |zip: &mut zip::ZipWriter<_>, name: &str, bytes: &[u8]| {
+            add_with(zip, name, bytes, options);
         };
         for (i, (dalf, bytes)) in dalfs.iter().enumerate() {
             let skip = match self.corruption {
@@ -355,23 +373,39 @@ impl DarBuilder {
                 _ => false,
             };
             if !skip {
-                add(&dalf.path, bytes);
+                add(&mut zip, &dalf.path, bytes);
             }
         }
-        add(&format!("{dir}/Main.daml"), source.as_bytes());
-        let bomb = self.corruption == Some(Corruption::ZipBombDeclared);
-        if bomb {
-            add(ZIP_BOMB_ENTRY, b"zeros would go here");
-        }
+        add(&mut zip, &format!("{dir}/Main.daml"), source.as_bytes());
+        let bomb = match self.corruption {
+            Some(Corruption::ZipBombDeclared) => {
+                add(&mut zip, ZIP_BOMB_ENTRY, b"zeros would go here");
+                Some(EntryPatch {
+                    size: ZIP_BOMB_DECLARED_SIZE,
+                    deflated_crc: None,
+                })
+            }
+            Some(Corruption::ZipBomb { inflated_size }) => {
+                // Stored as raw bytes, then relabelled as deflated below.
+                let (stream, size, crc) = crate::bomb::deflate_zeros(inflated_size);
+                let stored = options.compression_method(zip::CompressionMethod::Stored);
+                add_with(&mut zip, ZIP_BOMB_ENTRY, &stream, stored);
+                Some(EntryPatch {
+                    size,
+                    deflated_crc: Some(crc),
+                })
+            }
+            _ => None,
+        };
         if self.corruption != Some(Corruption::MissingManifest) {
-            add(MANIFEST_PATH, &manifest.to_bytes());
+            add(&mut zip, MANIFEST_PATH, &manifest.to_bytes());
         }
         let mut bytes = zip
             .finish()
             .expect("finishing a zip in memory cannot fail")
             .into_inner();
-        if bomb {
-            patch_declared_size(&mut bytes, ZIP_BOMB_ENTRY, ZIP_BOMB_DECLARED_SIZE);
+        if let Some(patch) = bomb {
+            patch_entry(&mut bytes, ZIP_BOMB_ENTRY, patch);
         }
         bytes
     }
@@ -465,16 +499,24 @@ fn package_bytes(name: &str, version: &str, seed: u64, role: usize, padding: usi
     package.encode_to_vec()
 }
 
-/// Rewrites the uncompressed size of entry `name` in its local header and its
-/// central directory record, leaving the data alone.
-fn patch_declared_size(zip: &mut [u8], name: &str, size: u64) {
-    let size = u32::try_from(size).expect("declared size fits the 32-bit field");
+/// A rewrite of one entry's zip headers.
+struct EntryPatch {
+    /// New uncompressed size.
+    size: u64,
+    /// When set: relabel the entry as deflated with this CRC-32.
+    deflated_crc: Option<u32>,
+}
+
+/// Rewrites entry `name` in its local header and its central directory
+/// record, leaving the data alone.
+fn patch_entry(zip: &mut [u8], name: &str, patch: EntryPatch) {
+    let size = u32::try_from(patch.size).expect("size fits the 32-bit field");
     let name = name.as_bytes();
-    // (signature, offset of the uncompressed size, offset of the name length,
-    // offset of the name)
-    for (sig, size_at, len_at, name_at) in
-        [(*b"PK\x03\x04", 22, 26, 30), (*b"PK\x01\x02", 24, 28, 46)]
-    {
+    // (signature, offsets of: method, CRC, uncompressed size, name length, name)
+    for (sig, method_at, crc_at, size_at, len_at, name_at) in [
+        (*b"PK\x03\x04", 8, 14, 22, 26, 30),
+        (*b"PK\x01\x02", 10, 16, 24, 28, 46),
+    ] {
         let found = (0..zip.len().saturating_sub(name_at)).find(|&i| {
             zip[i..i + 4] == sig && {
                 let len = usize::from(u16::from_le_bytes([zip[i + len_at], zip[i + len_at + 1]]));
@@ -483,5 +525,71 @@ fn patch_declared_size(zip: &mut [u8], name: &str, size: u64) {
         });
         let i = found.expect("the entry was just written");
         zip[i + size_at..i + size_at + 4].copy_from_slice(&size.to_le_bytes());
+        if let Some(crc) = patch.deflated_crc {
+            zip[i + method_at..i + method_at + 2].copy_from_slice(&8u16.to_le_bytes());
+            zip[i + crc_at..i + crc_at + 4].copy_from_slice(&crc.to_le_bytes());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{DarError, Limits, ReadOptions, Scope, parse};
+
+    #[test]
+    fn a_bomb_that_lies_about_its_size_is_stopped_by_the_bytes_read() {
+        let built = DarBuilder::new("liar", "1.0.0")
+            .corrupt(Corruption::ZipBomb {
+                inflated_size: 3 << 20,
+            })
+            .build();
+        let mut bytes = built.bytes;
+        // Declare 100 bytes for an entry that inflates to 3 MiB.
+        patch_entry(
+            &mut bytes,
+            ZIP_BOMB_ENTRY,
+            EntryPatch {
+                size: 100,
+                deflated_crc: Some(crate::bomb::crc32_of_zeros(100)),
+            },
+        );
+        let options = ReadOptions {
+            limits: Limits {
+                max_entry_size: 1 << 20,
+            },
+            scope: Scope::Full,
+        };
+        match parse(&bytes, &options).unwrap_err() {
+            // zip 9 notices the size mismatch first ("larger than its declared
+            // uncompressed size"); the cap on bytes read is the second guard.
+            // Either way the 3 MiB are never read unchecked.
+            DarError::ZipBomb { size, limit, .. } => assert!(size >= limit),
+            DarError::EntryRead { .. } => {}
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_manifest_is_written_as_damlc_does() {
+        let built = DarBuilder::new("m", "1.0.0").dependencies(2).build();
+        let mut zip = zip::ZipArchive::new(Cursor::new(&built.bytes)).unwrap();
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut zip.by_name(MANIFEST_PATH).unwrap(), &mut text).unwrap();
+        let first: Vec<&str> = text.lines().take(4).collect();
+        assert_eq!(
+            first[..3],
+            [
+                "Manifest-Version: 1.0",
+                "Created-By: damlc",
+                "Name: m-1.0.0"
+            ]
+        );
+        assert_eq!(first[3], "Sdk-Version: 3.3.0");
+        assert!(text.contains("\nFormat: daml-lf\n"));
+        assert!(text.contains("\nEncryption: non-encrypted\n"));
+        assert!(text.lines().all(|l| l.len() <= 72));
+        // Main-Dalf is longer than 72 bytes, so it is wrapped.
+        assert!(text.lines().any(|l| l.starts_with(' ')));
     }
 }

@@ -11,6 +11,7 @@
 //!   [`DarError`] whose [`DarError::canton_error_id`] is Canton's error id.
 //! * [`DarBuilder`]: valid or deliberately broken test DARs of any size.
 
+mod bomb;
 pub mod builder;
 pub mod digest;
 pub mod error;
@@ -25,5 +26,6 @@ pub use error::{DarError, InspectError};
 pub use manifest::{DalfNames, Manifest};
 pub use reader::{
     DEFAULT_MAX_ENTRY_SIZE, DalfInfo, Dar, DarInfo, Limits, NameSource, ReadOptions, Scope,
-    inspect_bytes, inspect_bytes_with, inspect_file, inspect_file_with, parse,
+    hash_file, inspect_bytes, inspect_bytes_with, inspect_file, inspect_file_with, parse,
+    parse_reader,
 };

@@ -11,7 +11,7 @@ use crate::proto::{Archive, ArchivePayload, HashFunction, PackageHead, archive_p
 use bytes::Bytes;
 use prost::Message;
 use std::collections::HashMap;
-use std::io::{Cursor, Read};
+use std::io::{BufReader, Cursor, Read, Seek, SeekFrom};
 use std::path::Path;
 
 /// Canton's per-entry cap: 1 GiB.
@@ -145,64 +145,81 @@ pub fn inspect_bytes_with(bytes: &[u8], options: &ReadOptions) -> Result<DarInfo
     })
 }
 
-/// Reads a DAR file (hashing it while reading, in one pass) and parses it with
-/// full checks.
+/// Hashes a DAR file and parses it with full checks.
 pub fn inspect_file(path: impl AsRef<Path>) -> Result<DarInfo, InspectError> {
     inspect_file_with(path, &ReadOptions::default())
 }
 
 /// [`inspect_file`] with options.
+///
+/// The file is opened once: it is streamed through SHA-256 with a small
+/// reused buffer (as `openssl dgst` does, so the data is hashed while in
+/// cache), then the same handle is rewound and the zip is read from it, which
+/// with [`Scope::MainOnly`] touches only the central directory, the manifest
+/// and the main dalf.
 pub fn inspect_file_with(
     path: impl AsRef<Path>,
     options: &ReadOptions,
 ) -> Result<DarInfo, InspectError> {
     let path = path.as_ref();
-    let (bytes, file_sha256) = read_and_hash(path).map_err(|source| InspectError::Io {
+    let io_err = |source| InspectError::Io {
         path: path.to_path_buf(),
         source,
-    })?;
-    let dar = parse(&bytes, options).map_err(|source| InspectError::Dar {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    };
+    let mut file = std::fs::File::open(path).map_err(io_err)?;
+    let (file_sha256, file_size) = hash_reader(&mut file).map_err(io_err)?;
+    file.seek(SeekFrom::Start(0)).map_err(io_err)?;
+    let dar =
+        parse_reader(BufReader::with_capacity(READ_BUFFER, file), options).map_err(|source| {
+            InspectError::Dar {
+                path: path.to_path_buf(),
+                source,
+            }
+        })?;
     Ok(DarInfo {
         dar,
         file_sha256,
-        file_size: bytes.len() as u64,
+        file_size,
     })
 }
 
-/// Reads a whole file, hashing each chunk right after it is read while it is
-/// still in cache.
-pub fn read_and_hash(path: &Path) -> std::io::Result<(Vec<u8>, String)> {
-    const CHUNK: usize = 1 << 20;
-    let mut file = std::fs::File::open(path)?;
-    let expected = file.metadata().map(|m| m.len()).unwrap_or(0);
-    let mut bytes = Vec::with_capacity(usize::try_from(expected).unwrap_or(0).saturating_add(1));
+/// Buffer for hashing and reading files: small enough to stay in the CPU's
+/// L2 cache between the read and the hash.
+const READ_BUFFER: usize = 256 * 1024;
+
+/// Lowercase hex SHA-256 and size of a file, streamed.
+pub fn hash_file(path: impl AsRef<Path>) -> std::io::Result<(String, u64)> {
+    hash_reader(&mut std::fs::File::open(path)?)
+}
+
+/// Lowercase hex SHA-256 and length of everything `reader` yields.
+pub fn hash_reader(reader: &mut impl Read) -> std::io::Result<(String, u64)> {
+    let mut buf = vec![0u8; READ_BUFFER];
     let mut hasher = Sha256Hasher::new();
+    let mut total = 0u64;
     loop {
-        let start = bytes.len();
-        bytes.resize(start + CHUNK, 0);
-        match file.read(&mut bytes[start..]) {
-            Ok(0) => {
-                bytes.truncate(start);
-                break;
-            }
+        match reader.read(&mut buf) {
+            Ok(0) => break,
             Ok(n) => {
-                bytes.truncate(start + n);
-                hasher.update(&bytes[start..]);
+                hasher.update(&buf[..n]);
+                total += n as u64;
             }
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => bytes.truncate(start),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
         }
     }
-    Ok((bytes, hasher.finish_hex()))
+    Ok((hasher.finish_hex(), total))
 }
 
 /// Parses DAR bytes.
 pub fn parse(bytes: &[u8], options: &ReadOptions) -> Result<Dar, DarError> {
+    parse_reader(Cursor::new(bytes), options)
+}
+
+/// Parses a DAR from any seekable reader (a file, a cursor).
+pub fn parse_reader<R: Read + Seek>(reader: R, options: &ReadOptions) -> Result<Dar, DarError> {
     let limit = options.limits.max_entry_size;
-    let mut zip = zip::ZipArchive::new(Cursor::new(bytes)).map_err(|e| DarError::NotAZip {
+    let mut zip = zip::ZipArchive::new(reader).map_err(|e| DarError::NotAZip {
         reason: e.to_string(),
     })?;
 
@@ -311,7 +328,7 @@ fn entry_error(index: usize, e: &zip::result::ZipError) -> DarError {
 
 /// Reads one entry fully, refusing more than `limit` bytes whatever its header
 /// declares.
-fn read_entry<R: Read + std::io::Seek>(
+fn read_entry<R: Read + Seek>(
     zip: &mut zip::ZipArchive<R>,
     index: usize,
     limit: u64,
@@ -347,7 +364,7 @@ fn read_entry<R: Read + std::io::Seek>(
 }
 
 /// Inflates and CRC-checks an entry without keeping it, under the same cap.
-fn drain_entry<R: Read + std::io::Seek>(
+fn drain_entry<R: Read + Seek>(
     zip: &mut zip::ZipArchive<R>,
     index: usize,
     limit: u64,

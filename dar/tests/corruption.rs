@@ -198,3 +198,57 @@ fn corrupted_entry_data_is_a_parse_error() {
     assert!(matches!(err, DarError::EntryRead { .. }), "{err:?}");
     assert_eq!(err.canton_error_id(), "DAR_PARSE_ERROR");
 }
+
+#[test]
+fn real_zip_bomb_is_cheap_and_refused_by_declared_size() {
+    let built = DarBuilder::new("bomb", "1.0.0")
+        .corrupt(Corruption::ZipBomb {
+            inflated_size: daml_dar::builder::CANTON_ZIP_BOMB_SIZE,
+        })
+        .build();
+    assert!(built.bytes.len() < 1_200_000, "{}", built.bytes.len());
+    let err = refuse(Corruption::ZipBomb {
+        inflated_size: daml_dar::builder::CANTON_ZIP_BOMB_SIZE,
+    });
+    match &err {
+        DarError::ZipBomb { entry, size, limit } => {
+            assert_eq!(entry, ZIP_BOMB_ENTRY);
+            assert!(*size >= *limit && *limit == 1 << 30, "{err:?}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(err.canton_error_id(), "ZIP_BOMB");
+}
+
+#[test]
+fn small_real_bomb_inflates_to_its_declared_size_with_a_valid_crc() {
+    let built = DarBuilder::new("bomb", "1.0.0")
+        .corrupt(Corruption::ZipBomb {
+            inflated_size: 5 << 20,
+        })
+        .build();
+    // Under the default cap it is an ordinary (odd) entry: the DAR is valid,
+    // which proves the hand-made deflate stream and its CRC are right.
+    let info = inspect_bytes(&built.bytes).unwrap();
+    assert_eq!(info.dar.main_package_id, built.main_package_id);
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(&built.bytes)).unwrap();
+    let mut entry = zip.by_name(ZIP_BOMB_ENTRY).unwrap();
+    assert_eq!(entry.compression(), zip::CompressionMethod::Deflated);
+    let declared = entry.size();
+    let mut out = Vec::new();
+    std::io::Read::read_to_end(&mut entry, &mut out).unwrap();
+    assert_eq!(out.len() as u64, declared);
+    assert!(declared >= 5 << 20);
+    assert!(out.iter().all(|&b| b == 0));
+    // Under a small cap it is a bomb.
+    let small = ReadOptions {
+        limits: Limits {
+            max_entry_size: 1 << 20,
+        },
+        ..ReadOptions::default()
+    };
+    assert!(matches!(
+        inspect_bytes_with(&built.bytes, &small).unwrap_err(),
+        DarError::ZipBomb { .. }
+    ));
+}
