@@ -172,3 +172,25 @@ fn property_round_trip_over_seeds() {
         assert!(info.dar.main_dalf_path.contains(&built.main_package_id));
     }
 }
+
+#[test]
+fn a_long_dalfs_line_is_wrapped_and_read_back() {
+    let built = DarBuilder::new("many-deps", "1.0.0")
+        .dependencies(10)
+        .build();
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(&built.bytes)).unwrap();
+    let mut manifest = String::new();
+    std::io::Read::read_to_string(
+        &mut zip.by_name("META-INF/MANIFEST.MF").unwrap(),
+        &mut manifest,
+    )
+    .unwrap();
+    let continuations = manifest.lines().filter(|l| l.starts_with(' ')).count();
+    // 11 paths of ~150 bytes each: the Dalfs value spans well over 20 lines.
+    assert!(continuations > 20, "{manifest}");
+    assert!(manifest.lines().all(|l| l.len() <= 72));
+    let info = inspect_bytes(&built.bytes).unwrap();
+    let written: Vec<&str> = built.dalfs[1..].iter().map(|d| d.path.as_str()).collect();
+    assert_eq!(info.dar.dependency_paths, written);
+    assert_eq!(info.dar.dalfs.len(), 11);
+}
