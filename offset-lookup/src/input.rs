@@ -47,16 +47,22 @@ pub fn from_json(object: &Value, flags: &FlagValues) -> Result<LookupRequest> {
     let record_time = string_field(object, "recordTime")?;
     let timestamp_field = string_field(object, "timestamp")?;
 
+    // The input's own id is validated first, so that a physical id gets its
+    // own message rather than a contradiction.
     let sync = match (sync_field, flags.synchronizer_id.as_deref()) {
-        (Some(s), Some(f)) if s.trim() != f.trim() => {
-            return Err(Error::usage(format!(
-                "--synchronizer-id \"{f}\" contradicts the input's synchronizerId \"{s}\""
-            ))
-            .with_hint(
-                "drop --synchronizer-id (or unset CANTON_SYNCHRONIZER_ID), or fix the input",
-            ));
+        (Some(s), Some(f)) => {
+            let from_input = validate::synchronizer_id(s)?;
+            if validate::synchronizer_id(f)? != from_input {
+                return Err(Error::usage(format!(
+                    "--synchronizer-id \"{f}\" contradicts the input's synchronizerId \"{s}\""
+                ))
+                .with_hint(
+                    "drop --synchronizer-id (or unset CANTON_SYNCHRONIZER_ID), or fix the input",
+                ));
+            }
+            from_input
         }
-        (Some(s), _) | (None, Some(s)) => validate::synchronizer_id(s)?,
+        (Some(s), None) | (None, Some(s)) => validate::synchronizer_id(s)?,
         (None, None) => {
             return Err(Error::usage("input lacks synchronizerId")
                 .with_hint("pipe the output of `ingest-ctl last`, or pass --synchronizer-id"));
