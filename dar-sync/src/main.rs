@@ -1,20 +1,12 @@
-//! `dar-sync`: Diffs the DARs a Canton participant must hold against what it holds, and re-uploads what a restore lost.
+//! `dar-sync`: diffs the DARs a Canton participant must hold against what it
+//! holds, and re-uploads what a restore lost. Parsing and exit codes only;
+//! the work is in the library.
 
-use canton_dr_cli::{ExitCode, OutputFormat, run_main};
-use clap::Parser;
-
-/// Diffs the DARs a Canton participant must hold against what it holds, and re-uploads what a restore lost.
-#[derive(Debug, Parser)]
-#[command(version, about, long_about = None)]
-struct Cli {
-    /// Output format: json (default when stdout is not a terminal) or text.
-    #[arg(long, global = true, env = "CANTON_DR_OUTPUT")]
-    output: Option<OutputFormat>,
-}
+use canton_dr_cli::{OutputFormat, run_main};
 
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    let cli = dar_sync::args::parse();
     canton_dr_cli::logging::init();
     let format = OutputFormat::resolve(cli.output);
-    run_main(format, || Ok(ExitCode::Ok))
+    run_main(format, || dar_sync::run(cli, format))
 }
