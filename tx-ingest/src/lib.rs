@@ -1,0 +1,13 @@
+//! Reference Tx History Ingestion: streams the treasury party's updates from a
+//! Canton participant's ledger API into the Integration DB, exactly once per
+//! update id, honouring the control contract (docs/ingestion-contract.md).
+//!
+//! * [`value`]: reading Daml values (labels or declaration order).
+//! * [`parse`]: token-standard transfers and treasury holdings of a transaction.
+//! * [`update`]: a streamed update decoded into what the writer books.
+//! * [`apply`]: one PostgreSQL transaction per batch of updates.
+
+pub mod apply;
+pub mod parse;
+pub mod update;
+pub mod value;
