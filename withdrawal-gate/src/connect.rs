@@ -1,0 +1,66 @@
+//! Connection settings for the Integration DB, refusing a password typed on
+//! the command line (argv is visible to every user of the host via `ps`).
+
+use crate::args::{GlobalArgs, Origin};
+use canton_dr_cli::{Error, Result};
+use integration_db::ConnectOptions;
+use integration_db::config::redact_url;
+
+/// `application_name` of every connection, so that operators (and the
+/// benchmark) can tell the gate's sessions apart.
+pub const APPLICATION_NAME: &str = "withdrawal-gate";
+
+/// The connection options the global flags describe.
+pub fn options(g: &GlobalArgs, origin: Origin) -> Result<ConnectOptions> {
+    if let Some(url) = &g.db_url
+        && origin.db_url_on_argv
+        && redact_url(url) != *url
+    {
+        return Err(Error::usage(
+            "--db-url carries a password, and the command line is visible to every user of this host",
+        )
+        .with_hint(
+            "remove the password from the URL and set PGPASSWORD, or pass the URL in INTEGRATION_DB_URL",
+        ));
+    }
+    let options = ConnectOptions::from_url(g.db_url.clone().unwrap_or_default())
+        .schema(g.schema.clone())
+        .application_name(APPLICATION_NAME);
+    // Check the schema name and URL syntax now, before anything else runs.
+    options.resolve()?;
+    Ok(options)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::args::try_parse_from;
+
+    fn opts(args: &[&str]) -> Result<ConnectOptions> {
+        let mut v = vec!["wg"];
+        v.extend_from_slice(args);
+        v.push("status");
+        let (cli, origin) = try_parse_from(v).unwrap();
+        options(&cli.global, origin)
+    }
+
+    #[test]
+    fn password_on_argv_is_refused_without_echoing_it() {
+        for url in [
+            "postgresql://u:hunter2@127.0.0.1:1/db",
+            "host=127.0.0.1 user=u password=hunter2",
+        ] {
+            let e = opts(&["--db-url", url]).unwrap_err();
+            assert_eq!(e.exit_code().code(), 2);
+            assert!(!e.message().contains("hunter2"), "{}", e.message());
+            assert!(e.hint().unwrap().contains("PGPASSWORD"));
+        }
+        assert!(opts(&["--db-url", "postgresql://u@127.0.0.1:1/db"]).is_ok());
+    }
+
+    #[test]
+    fn bad_schema_is_a_usage_error() {
+        let e = opts(&["--schema", "Bad-Name"]).unwrap_err();
+        assert_eq!(e.exit_code().code(), 2);
+    }
+}
