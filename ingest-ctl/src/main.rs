@@ -1,20 +1,13 @@
-//! `ingest-ctl`: Stops, starts and repositions Tx History Ingestion through the Integration DB control contract.
+//! `ingest-ctl`: stops, starts and repositions Tx History Ingestion through
+//! the Integration DB control contract. Parsing and exit codes only; the work
+//! is in the library.
 
-use canton_dr_cli::{ExitCode, OutputFormat, run_main};
-use clap::Parser;
-
-/// Stops, starts and repositions Tx History Ingestion through the Integration DB control contract.
-#[derive(Debug, Parser)]
-#[command(version, about, long_about = None)]
-struct Cli {
-    /// Output format: json (default when stdout is not a terminal) or text.
-    #[arg(long, global = true, env = "CANTON_DR_OUTPUT")]
-    output: Option<OutputFormat>,
-}
+use canton_dr_cli::{OutputFormat, run_main};
+use ingest_ctl::args::Cli;
 
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_args();
     canton_dr_cli::logging::init();
-    let format = OutputFormat::resolve(cli.output);
-    run_main(format, || Ok(ExitCode::Ok))
+    let format = OutputFormat::resolve(cli.global.output);
+    run_main(format, || ingest_ctl::run(cli, format))
 }
