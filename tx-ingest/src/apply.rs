@@ -4,6 +4,9 @@
 //! not at all (docs/integration-db.md, "Protocols").
 //!
 //! Per batch, in stream order:
+//! 0. the contract's `fence`: the control row must still be at the
+//!    generation the ingester acted on, and running; otherwise the batch is
+//!    rolled back and the caller re-reads its orders;
 //! 1. every transaction's update id goes into `ingested_updates`; one already
 //!    there is a duplicate and none of its effects are applied (the last
 //!    transaction goes through `checkpoint::record_transaction`, which also
@@ -24,6 +27,7 @@
 //! Every statement is set-based (arrays + `unnest`), so a batch of a thousand
 //! updates costs about as many round trips as a batch of one.
 
+use crate::control;
 use crate::parse::{Direction, Outcome, Transfer};
 use crate::update::{Item, TxItem};
 use canton_dr_cli::Result;
@@ -159,13 +163,15 @@ impl Statements {
     }
 }
 
-/// Which ingester writes, in which offset epoch.
+/// Which ingester writes, under which orders.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
     /// Ingester name (`ingestion_checkpoint` / `ingestion_control` key).
     pub ingester: String,
     /// Offset epoch the streamed offsets belong to.
     pub offset_epoch: i32,
+    /// The control generation the ingester acted on (the fence).
+    pub generation: i64,
 }
 
 /// What a committed batch did.
@@ -194,7 +200,8 @@ pub struct BatchOutcome {
 }
 
 /// Applies `items` (in stream order) in one transaction and commits; returns
-/// what it did. `position` is the checkpoint before the batch. On error
+/// what it did, or `None` when the fence refused (the orders changed: nothing
+/// was written). `position` is the checkpoint before the batch. On error
 /// nothing is committed.
 pub async fn apply_batch(
     client: &mut Client,
@@ -202,11 +209,18 @@ pub async fn apply_batch(
     target: &Target,
     position: Option<&Position>,
     items: &[Item],
-) -> Result<BatchOutcome> {
+) -> Result<Option<BatchOutcome>> {
     let tx = client.transaction().await.map_err(|e| db_error(&e))?;
+    match control::fence(&tx, &target.ingester, target.generation).await? {
+        Some(epoch) if epoch == target.offset_epoch => {}
+        _ => {
+            tx.rollback().await.map_err(|e| db_error(&e))?;
+            return Ok(None);
+        }
+    }
     let outcome = apply_in(&tx, stmts, target, position, items).await?;
     tx.commit().await.map_err(|e| db_error(&e))?;
-    Ok(outcome)
+    Ok(Some(outcome))
 }
 
 async fn apply_in(

@@ -1,20 +1,11 @@
 //! `tx-ingest`: Reference Tx History Ingestion: streams a treasury's updates into the Integration DB exactly once.
 
-use canton_dr_cli::{ExitCode, OutputFormat, run_main};
-use clap::Parser;
-
-/// Reference Tx History Ingestion: streams a treasury's updates into the Integration DB exactly once.
-#[derive(Debug, Parser)]
-#[command(version, about, long_about = None)]
-struct Cli {
-    /// Output format: json (default when stdout is not a terminal) or text.
-    #[arg(long, global = true, env = "CANTON_DR_OUTPUT")]
-    output: Option<OutputFormat>,
-}
+use canton_dr_cli::{OutputFormat, run_main};
+use tx_ingest::cli::{Cli, run};
 
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_args();
     canton_dr_cli::logging::init();
     let format = OutputFormat::resolve(cli.output);
-    run_main(format, || Ok(ExitCode::Ok))
+    run_main(format, || run(cli))
 }

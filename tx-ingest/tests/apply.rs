@@ -11,6 +11,7 @@ use integration_db::updates::UpdateRef;
 use integration_db::withdrawals::{self, NewWithdrawal, WithdrawalStatus};
 use integration_db::{ConnectOptions, Db, deposits, holdings, updates};
 use tx_ingest::apply::{BatchOutcome, Statements, Target, apply_batch};
+use tx_ingest::control;
 use tx_ingest::parse::{
     Direction, HoldingCreated, Instrument, Outcome, ParsedTransaction, Transfer,
 };
@@ -130,11 +131,27 @@ fn checkpoint_item(offset: i64, sec: u32) -> Item {
     })
 }
 
-async fn apply(s: &mut Setup, epoch: i32, items: &[Item]) -> BatchOutcome {
-    let target = Target {
+/// Orders for `epoch` as `ingest-ctl set-offset` would leave them (the
+/// fence checks them).
+async fn orders(s: &Setup, epoch: i32) -> Target {
+    control::register(s.db.client(), ING).await.unwrap();
+    s.db.client()
+        .execute(
+            "UPDATE ingestion_control SET offset_epoch = $2, desired_state = 'running' WHERE ingester = $1",
+            &[&ING, &epoch],
+        )
+        .await
+        .unwrap();
+    let o = control::read(s.db.client(), ING).await.unwrap();
+    Target {
         ingester: ING.into(),
-        offset_epoch: epoch,
-    };
+        offset_epoch: o.offset_epoch,
+        generation: o.generation,
+    }
+}
+
+async fn apply(s: &mut Setup, epoch: i32, items: &[Item]) -> BatchOutcome {
+    let target = orders(s, epoch).await;
     let pos = checkpoint::get(s.db.client(), ING)
         .await
         .unwrap()
@@ -146,6 +163,7 @@ async fn apply(s: &mut Setup, epoch: i32, items: &[Item]) -> BatchOutcome {
     apply_batch(s.db.client_mut(), &s.stmts, &target, pos.as_ref(), items)
         .await
         .unwrap()
+        .expect("the fence let the batch through")
 }
 
 async fn request(s: &Setup, wid: &str, amount: &str, trec_tgt: DateTime<Utc>) {
@@ -468,10 +486,7 @@ async fn a_failing_batch_commits_nothing() {
     apply(&mut s, 0, &[deposit_tx("ok", 1, 1, Some("acc"), "1")]).await;
     // 29 integer digits do not fit numeric(38,10): the deposits statement fails.
     let too_big = "1".repeat(29);
-    let target = Target {
-        ingester: ING.into(),
-        offset_epoch: 0,
-    };
+    let target = orders(&s, 0).await;
     let err = apply_batch(
         s.db.client_mut(),
         &s.stmts,
@@ -516,4 +531,47 @@ async fn progress_is_notified_at_commit() {
     );
     assert_eq!(p.record_time, at(8));
     assert_eq!(p.update_id, None);
+}
+
+#[tokio::test]
+async fn the_fence_refuses_a_stale_generation_or_a_stop() {
+    let mut s = setup().await;
+    let target = orders(&s, 0).await;
+    // An operator change bumps the generation: the old orders are stale.
+    integration_db::control::set_desired_state(
+        s.db.client(),
+        ING,
+        integration_db::control::IngesterState::Stopped,
+        "op@host",
+    )
+    .await
+    .unwrap();
+    let r = apply_batch(
+        s.db.client_mut(),
+        &s.stmts,
+        &target,
+        None,
+        &[deposit_tx("f1", 1, 1, None, "1")],
+    )
+    .await
+    .unwrap();
+    assert_eq!(r, None);
+    assert!(!updates::contains(s.db.client(), "f1").await.unwrap());
+    assert!(checkpoint::get(s.db.client(), ING).await.unwrap().is_none());
+    // Re-read while stopped: still refused.
+    let o = control::read(s.db.client(), ING).await.unwrap();
+    let stopped = Target {
+        generation: o.generation,
+        ..target
+    };
+    let r = apply_batch(
+        s.db.client_mut(),
+        &s.stmts,
+        &stopped,
+        None,
+        &[deposit_tx("f1", 1, 1, None, "1")],
+    )
+    .await
+    .unwrap();
+    assert_eq!(r, None);
 }

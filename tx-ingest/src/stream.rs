@@ -1,0 +1,252 @@
+//! The ledger side: the `GetUpdates` request for the treasury (3.4
+//! `UpdateFormat`, LEDGER_EFFECTS, verbose, a wildcard plus the token-standard
+//! interface filters with views, splice-exchange.md §1), the reader task that
+//! decodes and parses the stream into a channel for the writer, and the
+//! ledger-end and pruned-offset look-ups.
+
+use crate::update::{Item, decode};
+use canton_client::{CantonChannel, CantonError, grpc_client};
+use canton_dr_cli::{Error, ErrorKind, Result};
+use canton_proto::ledger::state_service_client::StateServiceClient;
+use canton_proto::ledger::update_service_client::UpdateServiceClient;
+use canton_proto::ledger::{
+    CumulativeFilter, EventFormat, Filters, GetLatestPrunedOffsetsRequest, GetLedgerEndRequest,
+    GetUpdatesRequest, Identifier, InterfaceFilter, TransactionFormat, TransactionShape,
+    UpdateFormat, WildcardFilter, cumulative_filter::IdentifierFilter,
+};
+use std::collections::HashMap;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+/// The token-standard interfaces whose views ingestion asks for, in
+/// package-name form (canton-wire.md §4b).
+pub const INTERFACES: [(&str, &str, &str); 3] = [
+    (
+        "#splice-api-token-transfer-instruction-v1",
+        "Splice.Api.Token.TransferInstructionV1",
+        "TransferFactory",
+    ),
+    (
+        "#splice-api-token-holding-v1",
+        "Splice.Api.Token.HoldingV1",
+        "Holding",
+    ),
+    (
+        "#splice-api-token-transfer-instruction-v1",
+        "Splice.Api.Token.TransferInstructionV1",
+        "TransferInstruction",
+    ),
+];
+
+/// The update format of txingestion.rst: for `party`, a wildcard (no created
+/// event blob) plus the token-standard interface filters with views;
+/// LEDGER_EFFECTS; verbose (labels, so values decode by name).
+pub fn update_format(party: &str) -> UpdateFormat {
+    let mut cumulative = vec![CumulativeFilter {
+        identifier_filter: Some(IdentifierFilter::WildcardFilter(WildcardFilter {
+            include_created_event_blob: false,
+        })),
+    }];
+    cumulative.extend(
+        INTERFACES
+            .iter()
+            .map(|(pkg, module, entity)| CumulativeFilter {
+                identifier_filter: Some(IdentifierFilter::InterfaceFilter(InterfaceFilter {
+                    interface_id: Some(Identifier {
+                        package_id: (*pkg).into(),
+                        module_name: (*module).into(),
+                        entity_name: (*entity).into(),
+                    }),
+                    include_interface_view: true,
+                    include_created_event_blob: false,
+                })),
+            }),
+    );
+    UpdateFormat {
+        include_transactions: Some(TransactionFormat {
+            event_format: Some(EventFormat {
+                filters_by_party: HashMap::from([(party.to_string(), Filters { cumulative })]),
+                filters_for_any_party: None,
+                verbose: true,
+            }),
+            transaction_shape: TransactionShape::LedgerEffects as i32,
+        }),
+        include_reassignments: None,
+        include_topology_events: None,
+    }
+}
+
+/// The `GetUpdates` request from `begin_exclusive` (to `end_inclusive`, or
+/// endless).
+pub fn request(party: &str, begin_exclusive: i64, end_inclusive: Option<i64>) -> GetUpdatesRequest {
+    GetUpdatesRequest {
+        begin_exclusive,
+        end_inclusive,
+        update_format: Some(update_format(party)),
+    }
+}
+
+/// The participant's ledger end (0 = empty), with the channel's retries.
+pub async fn ledger_end(conn: &CantonChannel) -> Result<i64> {
+    let client = grpc_client!(StateServiceClient, conn);
+    let resp = conn
+        .call(|_| {
+            let mut c = client.clone();
+            async move { c.get_ledger_end(GetLedgerEndRequest {}).await }
+        })
+        .await?;
+    Ok(resp.into_inner().offset)
+}
+
+/// The participant's `participant_pruned_up_to_inclusive` (0 = never pruned).
+pub async fn pruned_up_to(conn: &CantonChannel) -> Result<i64> {
+    let client = grpc_client!(StateServiceClient, conn);
+    let resp = conn
+        .call(|_| {
+            let mut c = client.clone();
+            async move {
+                c.get_latest_pruned_offsets(GetLatestPrunedOffsetsRequest {})
+                    .await
+            }
+        })
+        .await?;
+    Ok(resp.into_inner().participant_pruned_up_to_inclusive)
+}
+
+/// What the reader sends the writer.
+#[derive(Debug)]
+pub enum Message {
+    /// A decoded update.
+    Item(Item),
+    /// The bounded stream ended (it reached `end_inclusive`).
+    End,
+    /// The stream failed; the error says whether retrying may help.
+    Failed(Error),
+}
+
+/// A running reader: the task and the channel it fills.
+#[derive(Debug)]
+pub struct Reader {
+    /// Decoded updates, in stream order.
+    pub rx: mpsc::Receiver<Message>,
+    task: JoinHandle<()>,
+}
+
+impl Drop for Reader {
+    fn drop(&mut self) {
+        // Dropping the reader stops consuming the stream.
+        self.task.abort();
+    }
+}
+
+/// Opens `GetUpdates` for `party` from `begin` (to `end`) and decodes it on a
+/// task of its own, `buffer` updates ahead of the writer.
+pub fn spawn_reader(
+    conn: CantonChannel,
+    party: String,
+    begin: i64,
+    end: Option<i64>,
+    buffer: usize,
+) -> Reader {
+    let (tx, rx) = mpsc::channel(buffer.max(1));
+    let task = tokio::spawn(async move {
+        if let Err(e) = read(&conn, &party, begin, end, &tx).await {
+            let _ = tx.send(Message::Failed(e)).await;
+        }
+    });
+    Reader { rx, task }
+}
+
+async fn read(
+    conn: &CantonChannel,
+    party: &str,
+    begin: i64,
+    end: Option<i64>,
+    tx: &mpsc::Sender<Message>,
+) -> Result<()> {
+    let client = grpc_client!(streaming UpdateServiceClient, conn);
+    // Opening the stream is retried like any call; a failure mid-stream is
+    // reported to the writer, which resumes from its committed checkpoint.
+    let mut stream = conn
+        .call(|_| {
+            let mut c = client.clone();
+            let req = request(party, begin, end);
+            async move { c.get_updates(req).await }
+        })
+        .await
+        .map_err(|e| stream_error(&e))?
+        .into_inner();
+    loop {
+        match stream.message().await {
+            Ok(Some(resp)) => {
+                if let Some(item) = decode(resp, party)?
+                    && tx.send(Message::Item(item)).await.is_err()
+                {
+                    return Ok(());
+                }
+            }
+            Ok(None) => {
+                let _ = tx.send(Message::End).await;
+                return Ok(());
+            }
+            Err(status) => return Err(stream_error(&conn.error(&status))),
+        }
+    }
+}
+
+/// A stream failure as a CLI error: transient when retrying may help
+/// (unavailable, deadline, RetryInfo, a dropped connection).
+pub fn stream_error(e: &CantonError) -> Error {
+    let err = e.to_cli_error();
+    if e.is_retryable() || e.is_connection_failure() {
+        Error::new(ErrorKind::Transient, err.message().to_string())
+            .with_hint(err.hint().unwrap_or("check the node"))
+    } else {
+        err
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_is_the_documented_filter() {
+        let r = request("treasury::1220aa", 42, None);
+        assert_eq!(r.begin_exclusive, 42);
+        assert_eq!(r.end_inclusive, None);
+        let tf = r.update_format.unwrap().include_transactions.unwrap();
+        assert_eq!(tf.transaction_shape, TransactionShape::LedgerEffects as i32);
+        let ef = tf.event_format.unwrap();
+        assert!(ef.verbose);
+        assert!(ef.filters_for_any_party.is_none());
+        let filters = &ef.filters_by_party["treasury::1220aa"].cumulative;
+        assert_eq!(filters.len(), 4);
+        assert!(matches!(
+            filters[0].identifier_filter,
+            Some(IdentifierFilter::WildcardFilter(WildcardFilter {
+                include_created_event_blob: false
+            }))
+        ));
+        let ids: Vec<String> = filters[1..]
+            .iter()
+            .map(|f| match &f.identifier_filter {
+                Some(IdentifierFilter::InterfaceFilter(i)) => {
+                    assert!(i.include_interface_view);
+                    assert!(!i.include_created_event_blob);
+                    let id = i.interface_id.as_ref().unwrap();
+                    format!("{}:{}:{}", id.package_id, id.module_name, id.entity_name)
+                }
+                other => panic!("not an interface filter: {other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            ids,
+            [
+                "#splice-api-token-transfer-instruction-v1:Splice.Api.Token.TransferInstructionV1:TransferFactory",
+                "#splice-api-token-holding-v1:Splice.Api.Token.HoldingV1:Holding",
+                "#splice-api-token-transfer-instruction-v1:Splice.Api.Token.TransferInstructionV1:TransferInstruction",
+            ]
+        );
+    }
+}
