@@ -74,10 +74,32 @@ impl NamedQuery {
     }
 
     async fn query_opt(&self, c: &impl GenericClient, ingester: &str) -> Result<Option<Row>> {
-        let mut rows = c
-            .query(self.sql.as_str(), &[&ingester])
+        let statement = c
+            .prepare(self.sql.as_str())
             .await
             .map_err(|e| self.error(&e))?;
+        // A statement may ignore the ingester name (one ingester per table).
+        let mut rows = match statement.params() {
+            [] => c.query(&statement, &[]).await,
+            [ty] if matches!(*ty, Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME) => {
+                c.query(&statement, &[&ingester]).await
+            }
+            [ty] => {
+                return Err(Error::usage(format!(
+                    "{} takes $1 as {ty}; it is the ingester name, a text",
+                    self.describe()
+                ))
+                .with_hint("compare $1 with a text column, or cast it: $1::text"));
+            }
+            more => {
+                return Err(Error::usage(format!(
+                    "{} takes {} parameters; it gets only one, $1, the ingester name",
+                    self.describe(),
+                    more.len()
+                )));
+            }
+        }
+        .map_err(|e| self.error(&e))?;
         if rows.len() > 1 {
             return Err(Error::usage(format!(
                 "{} returned {} rows for ingester \"{ingester}\"; it must return at most one",

@@ -141,9 +141,10 @@ impl<'a> Waiter<'a> {
     /// Reads a snapshot, reconnecting first if the connection was lost.
     async fn observe(&mut self) -> Result<Snapshot> {
         if self.db.as_ref().is_none_or(|db| !db.is_connected()) {
-            self.db = None;
+            // A connection that was open and is gone counts as lost too.
+            let lost = self.db.take().is_some() || self.disconnected;
             self.db = Some(Db::connect(self.options).await?);
-            if self.disconnected {
+            if lost {
                 self.disconnected = false;
                 tracing::info!("reconnected to PostgreSQL");
             }

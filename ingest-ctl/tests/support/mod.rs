@@ -161,3 +161,8 @@ pub async fn ctl_async(db: &TestDb, args: &[&str]) -> Output {
         .await
         .unwrap()
 }
+
+/// A fresh, empty database in this binary's shared cluster.
+pub fn fresh() -> TestDb {
+    fresh_database(PgCluster::shared())
+}
