@@ -30,7 +30,6 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::{Identity, Server, ServerTlsConfig};
 
 /// Largest message accepted or sent (DAR uploads and downloads of 50 MiB and more).
@@ -178,6 +177,14 @@ fn server_builder(tls: &Option<ServerTlsConfig>) -> Result<Server> {
     }
 }
 
+/// Accepted connections with TCP_NODELAY, as Canton's Netty servers set it:
+/// `serve_with_incoming` ignores the builder's `tcp_nodelay`, and without it
+/// Nagle's algorithm holds back small responses to pipelined calls until the
+/// client's delayed ACK (tens of milliseconds per stall).
+fn incoming(listener: tokio::net::TcpListener) -> tonic::transport::server::TcpIncoming {
+    tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true))
+}
+
 /// Starts the three servers and the processing ticker.
 pub async fn start(sim: Arc<Sim>, opts: ServeOptions) -> Result<Running> {
     let admin_l = bind(SocketAddr::new(opts.bind, opts.admin_port), "admin").await?;
@@ -219,7 +226,7 @@ pub async fn start(sim: Arc<Sim>, opts: ServeOptions) -> Result<Running> {
         let stop = signal(shutdown.subscribe());
         tasks.push(tokio::spawn(async move {
             if let Err(e) = router
-                .serve_with_incoming_shutdown(TcpListenerStream::new(admin_l), stop)
+                .serve_with_incoming_shutdown(incoming(admin_l), stop)
                 .await
             {
                 tracing::error!("admin API stopped: {e}");
@@ -251,7 +258,7 @@ pub async fn start(sim: Arc<Sim>, opts: ServeOptions) -> Result<Running> {
         let stop = signal(shutdown.subscribe());
         tasks.push(tokio::spawn(async move {
             if let Err(e) = router
-                .serve_with_incoming_shutdown(TcpListenerStream::new(ledger_l), stop)
+                .serve_with_incoming_shutdown(incoming(ledger_l), stop)
                 .await
             {
                 tracing::error!("ledger API stopped: {e}");
@@ -272,7 +279,7 @@ pub async fn start(sim: Arc<Sim>, opts: ServeOptions) -> Result<Running> {
         let stop = signal(shutdown.subscribe());
         tasks.push(tokio::spawn(async move {
             if let Err(e) = router
-                .serve_with_incoming_shutdown(TcpListenerStream::new(control_l), stop)
+                .serve_with_incoming_shutdown(incoming(control_l), stop)
                 .await
             {
                 tracing::error!("control API stopped: {e}");
