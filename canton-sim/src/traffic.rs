@@ -181,23 +181,17 @@ fn withdraw_unflushed(
         return Err(TrafficError::Invalid("the receiver party is empty".into()));
     }
     // Coin selection: oldest treasury holdings first, until the amount is covered.
-    let mut inputs = Vec::new();
-    let mut total: i128 = 0;
-    for h in st.sync.treasury_holdings(&spec.instrument) {
-        if total >= spec.amount {
-            break;
-        }
-        total += parse_amount(&h.amount).unwrap_or(0);
-        inputs.push(h);
-    }
-    if total < spec.amount {
+    let Some((inputs, total)) = st
+        .sync
+        .select_treasury_inputs(&spec.instrument, spec.amount)
+    else {
         return Err(TrafficError::InsufficientFunds(format!(
             "the treasury holds {} {} but the withdrawal needs {}",
             st.sync.treasury_balance(&spec.instrument),
             spec.instrument.id,
             format_amount(spec.amount)
         )));
-    }
+    };
     let last = st.sync.last_record_time();
     let now = st.clock.now_us();
     let would_be = last.map_or(now, |l| now.max(l + 1));
@@ -305,7 +299,7 @@ pub fn bulk(
         progress.noise as u64,
     ];
     if done == [0, 0, 0] {
-        let balance = parse_amount(&st.sync.treasury_balance(&instrument)).unwrap_or(0);
+        let balance = st.sync.treasury_balance_units(&instrument);
         if balance + BULK_DEPOSIT * (d as i128) < BULK_WITHDRAWAL * (w as i128) {
             return Err(TrafficError::InsufficientFunds(format!(
                 "{w} withdrawals of 1 need more than the treasury's {} plus {d} deposits of 100",
@@ -319,8 +313,7 @@ pub fn bulk(
         let mut kind = bulk_kind(i, d, w, n, done);
         let tie = ties && i % 7 == 6 && !st.sync.is_empty();
         if kind == 1 {
-            let balance = parse_amount(&st.sync.treasury_balance(&instrument)).unwrap_or(0);
-            if balance < BULK_WITHDRAWAL {
+            if st.sync.treasury_balance_units(&instrument) < BULK_WITHDRAWAL {
                 // Not funded yet: do a deposit first.
                 kind = 0;
             }

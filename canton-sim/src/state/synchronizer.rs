@@ -169,6 +169,10 @@ pub struct Synchronizer {
     log: AppendLog,
     /// Treasury holdings not yet spent, in creation order: (creation seq, holding, instrument).
     treasury_holdings: BTreeMap<(u64, u32), (HoldingRef, Instrument)>,
+    /// Where each unspent treasury holding sits in `treasury_holdings`.
+    holding_keys: HashMap<String, (u64, u32)>,
+    /// Sum of the unspent treasury holdings per instrument, 10^-10 units.
+    balances: HashMap<Instrument, i128>,
 }
 
 /// Directory name under the state dir.
@@ -198,6 +202,8 @@ impl Synchronizer {
             by_id: HashMap::with_capacity(lines.len()),
             log,
             treasury_holdings: BTreeMap::new(),
+            holding_keys: HashMap::new(),
+            balances: HashMap::new(),
         };
         for (i, line) in lines.iter().enumerate() {
             let u: SequencedUpdate = serde_json::from_str(line).map_err(|e| {
@@ -222,6 +228,23 @@ impl Synchronizer {
         Ok(sync)
     }
 
+    fn add_holding(&mut self, key: (u64, u32), h: &HoldingRef, instrument: &Instrument) {
+        let units = crate::amount::parse_amount(&h.amount).unwrap_or(0);
+        *self.balances.entry(instrument.clone()).or_default() += units;
+        self.holding_keys.insert(h.cid.clone(), key);
+        self.treasury_holdings
+            .insert(key, (h.clone(), instrument.clone()));
+    }
+
+    fn spend_holding(&mut self, cid: &str) {
+        if let Some(key) = self.holding_keys.remove(cid)
+            && let Some((h, instrument)) = self.treasury_holdings.remove(&key)
+        {
+            let units = crate::amount::parse_amount(&h.amount).unwrap_or(0);
+            *self.balances.entry(instrument).or_default() -= units;
+        }
+    }
+
     fn index(&mut self, u: SequencedUpdate) {
         let treasury = self.meta.treasury_party.clone();
         match &u.body {
@@ -229,10 +252,7 @@ impl Synchronizer {
                 holding,
                 instrument,
                 ..
-            } => {
-                self.treasury_holdings
-                    .insert((u.seq, 0), (holding.clone(), instrument.clone()));
-            }
+            } => self.add_holding((u.seq, 0), holding, instrument),
             UpdateBody::Withdrawal {
                 inputs,
                 change,
@@ -242,16 +262,13 @@ impl Synchronizer {
                 ..
             } => {
                 for input in inputs {
-                    self.treasury_holdings
-                        .retain(|_, (h, _)| h.cid != input.cid);
+                    self.spend_holding(&input.cid);
                 }
                 if let Some(c) = change {
-                    self.treasury_holdings
-                        .insert((u.seq, 0), (c.clone(), instrument.clone()));
+                    self.add_holding((u.seq, 0), c, instrument);
                 }
                 if *receiver == treasury {
-                    self.treasury_holdings
-                        .insert((u.seq, 1), (receiver_holding.clone(), instrument.clone()));
+                    self.add_holding((u.seq, 1), receiver_holding, instrument);
                 }
             }
             UpdateBody::Noise { .. } => {}
@@ -309,23 +326,38 @@ impl Synchronizer {
         self.updates.partition_point(|u| u.record_time_us <= t_us)
     }
 
-    /// The treasury's unspent holdings of `instrument`, oldest first.
-    pub fn treasury_holdings(&self, instrument: &Instrument) -> Vec<HoldingRef> {
-        self.treasury_holdings
-            .values()
-            .filter(|(_, i)| i == instrument)
-            .map(|(h, _)| h.clone())
-            .collect()
+    /// The treasury's oldest unspent holdings of `instrument` that together
+    /// cover `amount` units, with their total; `None` when the treasury holds less.
+    pub fn select_treasury_inputs(
+        &self,
+        instrument: &Instrument,
+        amount: i128,
+    ) -> Option<(Vec<HoldingRef>, i128)> {
+        if self.treasury_balance_units(instrument) < amount {
+            return None;
+        }
+        let mut inputs = Vec::new();
+        let mut total = 0i128;
+        for (h, i) in self.treasury_holdings.values() {
+            if total >= amount {
+                break;
+            }
+            if i == instrument {
+                total += crate::amount::parse_amount(&h.amount).unwrap_or(0);
+                inputs.push(h.clone());
+            }
+        }
+        (total >= amount).then_some((inputs, total))
+    }
+
+    /// Total of the treasury's unspent holdings of `instrument`, 10^-10 units.
+    pub fn treasury_balance_units(&self, instrument: &Instrument) -> i128 {
+        self.balances.get(instrument).copied().unwrap_or(0)
     }
 
     /// Total of the treasury's unspent holdings of `instrument`, as a decimal string.
     pub fn treasury_balance(&self, instrument: &Instrument) -> String {
-        let total: i128 = self
-            .treasury_holdings(instrument)
-            .iter()
-            .filter_map(|h| crate::amount::parse_amount(&h.amount).ok())
-            .sum();
-        format_amount(total)
+        format_amount(self.treasury_balance_units(instrument))
     }
 
     /// Reads the persisted virtual clock, if any.
@@ -405,7 +437,13 @@ mod tests {
             admin: "DSO::1220cc".into(),
             id: "Amulet".into(),
         };
-        assert_eq!(s.treasury_holdings(&inst).len(), 3);
         assert_eq!(s.treasury_balance(&inst), "3.0000000000");
+        let (inputs, total) = s.select_treasury_inputs(&inst, 15_000_000_000).unwrap();
+        assert_eq!(
+            inputs.iter().map(|h| h.cid.as_str()).collect::<Vec<_>>(),
+            ["h0", "h1"]
+        );
+        assert_eq!(total, 20_000_000_000);
+        assert!(s.select_treasury_inputs(&inst, 40_000_000_000).is_none());
     }
 }
