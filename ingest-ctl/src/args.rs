@@ -127,7 +127,8 @@ pub enum Command {
     /// behind the node's ledger end (with --ledger-api).
     Status(StatusArgs),
     /// Ask the ingester to stop; with --wait, return only once it acknowledged (or no live
-    /// ingester exists, which the output says).
+    /// ingester exists, which the output says). Without --wait the request is recorded and
+    /// `acknowledged` in the output tells whether it was acted on yet.
     Stop(StopArgs),
     /// The last ingested transaction: {"recordTime","synchronizerId","offset","updateId","epoch"},
     /// the input of `offset-lookup -`.
@@ -239,7 +240,7 @@ pub struct StartArgs {
     pub wait: WaitArgs,
 
     /// Also wait until the checkpoint (in the current offset epoch) reached the node's ledger
-    /// end as read when the wait began. Needs --ledger-api; implies --wait.
+    /// end as read when the command began. Needs --ledger-api; implies --wait.
     #[arg(long, env = "INGEST_CTL_CAUGHT_UP")]
     pub caught_up: bool,
 

@@ -18,6 +18,9 @@ use serde_json::json;
 use std::time::Duration;
 use tokio::time::Instant;
 
+/// Time allowed for the first look at the state, whatever the timeout.
+const FIRST_LOOK: Duration = Duration::from_secs(10);
+
 /// What a wait is for, as printed in progress lines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Goal {
@@ -114,8 +117,16 @@ impl<'a> Waiter<'a> {
         describe: impl Fn(Option<&Snapshot>) -> Error,
     ) -> Result<Waited<T>> {
         let mut last: Option<Snapshot> = None;
+        let mut first = true;
         loop {
-            match tokio::time::timeout_at(self.deadline, self.observe()).await {
+            // The first look gets a fair chance even with a tiny --timeout.
+            let bound = if first {
+                self.deadline.max(Instant::now() + FIRST_LOOK)
+            } else {
+                self.deadline
+            };
+            first = false;
+            match tokio::time::timeout_at(bound, self.observe()).await {
                 Ok(Ok(snapshot)) => {
                     self.report(goal, target, &snapshot)?;
                     if let Some(value) = done(&snapshot) {

@@ -260,7 +260,7 @@ fn dry_runs_change_nothing_run_no_hook_and_are_audited() {
 }
 
 #[test]
-fn start_caught_up_waits_for_the_ledger_end_read_when_the_wait_began() {
+fn start_caught_up_waits_for_the_ledger_end_read_when_the_command_began() {
     let db = migrated();
     let ing = ingester_running(&db);
     ing.push((1..=3).map(|i| Item::tx(i, &format!("u{i}"), "2025-11-27T06:00:00Z")));
@@ -288,7 +288,7 @@ fn start_caught_up_waits_for_the_ledger_end_read_when_the_wait_began() {
         child.try_wait().unwrap().is_none(),
         "returned before the checkpoint reached the ledger end"
     );
-    // The ledger end moving on after the wait began does not move the target.
+    // The ledger end moving on after the command began does not move the target.
     ledger.set_end(9);
     ing.push([
         Item::tx(4, "u4", "2025-11-27T06:00:01Z"),
@@ -424,4 +424,61 @@ fn migrate_is_idempotent_and_has_a_dry_run() {
         ),
         "2"
     );
+}
+
+#[test]
+fn an_unreachable_node_degrades_status_and_stops_start_caught_up_before_any_change() {
+    let db = migrated();
+    let _ing = ingester_running(&db);
+    expect(&ctl(&db).args(["stop", "--wait"]).output().unwrap(), 0);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let nowhere = format!("127.0.0.1:{port}");
+    let status = expect(
+        &ctl(&db)
+            .args(["status", "--ledger-api", &nowhere])
+            .output()
+            .unwrap(),
+        0,
+    );
+    assert_eq!(status["ledgerEnd"], Value::Null);
+    assert_eq!(status["desiredState"], "stopped");
+    let warnings = status["warnings"].as_array().unwrap();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0]
+            .as_str()
+            .unwrap()
+            .starts_with("cannot read the ledger end: "),
+        "{warnings:?}"
+    );
+
+    let out = ctl(&db)
+        .args(["start", "--caught-up", "--ledger-api", &nowhere])
+        .output()
+        .unwrap();
+    expect(&out, 3);
+    assert_eq!(
+        control_row(PgCluster::shared(), &db),
+        "stopped|stopped|1|1||0|",
+        "the start was not recorded"
+    );
+}
+
+#[test]
+fn a_zero_timeout_still_looks_once() {
+    let db = migrated();
+    let _ing = ingester_running(&db);
+    // Already running and acknowledged: one look is enough.
+    let start = expect(
+        &ctl(&db)
+            .args(["start", "--wait", "--timeout", "0s"])
+            .output()
+            .unwrap(),
+        0,
+    );
+    assert_eq!(start["acknowledged"], true);
 }

@@ -2,7 +2,8 @@
 //! desired state `running`, runs `--start-cmd`, and with `--wait` returns once
 //! the ingester acknowledged; with `--caught-up` (needs `--ledger-api`) once
 //! its position in the current offset epoch reached the node's ledger end as
-//! read when the wait began.
+//! read when the command began (before the start is recorded, so that an
+//! unreachable node changes nothing).
 
 use super::desired;
 use super::stop::humanize;
@@ -46,7 +47,7 @@ pub struct StartReport {
     pub offset_epoch: i32,
     /// Where the ingester is (continues after).
     pub position: Option<i64>,
-    /// The node's ledger end read when the --caught-up wait began.
+    /// The node's ledger end read when the command began (with --caught-up).
     pub ledger_end: Option<i64>,
     /// With --caught-up: the position reached the ledger end.
     pub caught_up: Option<bool>,
@@ -99,6 +100,13 @@ pub async fn run(ctx: &Ctx, args: &StartArgs) -> Result<ExitCode> {
     }
     let wait = (args.wait.wait || args.caught_up) && !args.dry_run;
     let mut db = Db::connect_ready(&ctx.options).await?;
+    // The target, read before anything changes: a node that cannot be
+    // reached fails the command before the start is recorded.
+    let ledger_end = if args.caught_up && wait {
+        ledger::ledger_end(&args.ledger).await?
+    } else {
+        None
+    };
     let recorded = desired::record(
         ctx,
         &mut db,
@@ -114,11 +122,7 @@ pub async fn run(ctx: &Ctx, args: &StartArgs) -> Result<ExitCode> {
         Some(cmd) => Some(hooks::run("--start-cmd", cmd, &ctx.ingester).await?),
         None => None,
     };
-    let mut ledger_end = None;
     let (snapshot, waited_ms) = if wait {
-        if args.caught_up {
-            ledger_end = ledger::ledger_end(&args.ledger).await?;
-        }
         let target = ledger_end;
         let mut waiter = Waiter::new(
             db,

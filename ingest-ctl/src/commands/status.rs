@@ -2,7 +2,8 @@
 //! heartbeat age, resume offset and epoch, checkpoint, last transaction, and
 //! with `--ledger-api` the lag behind the node's ledger end. Warnings name
 //! what looks wrong (no heartbeat, unacknowledged change, a position beyond
-//! the ledger end after a node restore).
+//! the ledger end after a node restore, a node that cannot be reached: the
+//! database part is still shown then).
 
 use crate::Ctx;
 use crate::args::StatusArgs;
@@ -10,7 +11,7 @@ use crate::ledger;
 use crate::queries::{CheckpointView, LastTransaction};
 use crate::state::{self, Snapshot};
 use canton_dr_cli::time::format_record_time;
-use canton_dr_cli::{ExitCode, Result};
+use canton_dr_cli::{ErrorKind, ExitCode, Result};
 use chrono::{DateTime, Utc};
 use integration_db::Db;
 use integration_db::control::IngesterState;
@@ -216,8 +217,17 @@ pub async fn run(ctx: &Ctx, args: &StatusArgs) -> Result<ExitCode> {
     let db = Db::connect_ready(&ctx.options).await?;
     let snapshot = state::read(db.client(), &ctx.ingester, &ctx.queries, false).await?;
     let last = ctx.queries.last(db.client(), &ctx.ingester).await?;
-    let ledger_end = ledger::ledger_end(&args.ledger).await?;
-    let report = report(&ctx.ingester, &snapshot, last, ledger_end, ctx.dead_after);
+    // The database part is worth showing even when the node is down.
+    let (ledger_end, ledger_warning) = match ledger::ledger_end(&args.ledger).await {
+        Ok(end) => (end, None),
+        Err(e) if e.kind() == ErrorKind::Transient => (
+            None,
+            Some(format!("cannot read the ledger end: {}", e.message())),
+        ),
+        Err(e) => return Err(e),
+    };
+    let mut report = report(&ctx.ingester, &snapshot, last, ledger_end, ctx.dead_after);
+    report.warnings.extend(ledger_warning);
     ctx.printer.result(&report, StatusReport::to_text)?;
     Ok(ExitCode::Ok)
 }
