@@ -312,11 +312,9 @@ pub fn bulk(
         let i = done.iter().sum::<u64>();
         let mut kind = bulk_kind(i, d, w, n, done);
         let tie = ties && i % 7 == 6 && !st.sync.is_empty();
-        if kind == 1 {
-            if st.sync.treasury_balance_units(&instrument) < BULK_WITHDRAWAL {
-                // Not funded yet: do a deposit first.
-                kind = 0;
-            }
+        if kind == 1 && st.sync.treasury_balance_units(&instrument) < BULK_WITHDRAWAL {
+            // Not funded yet: do a deposit first.
+            kind = 0;
         }
         let seq = st.sync.len();
         let u = match kind {
