@@ -8,12 +8,12 @@
 //! retries), and the listener reconnects by itself. Progress is printed as
 //! `{"type":"progress"}` lines when the state changes.
 
-use crate::queries::QuerySet;
+use crate::Ctx;
 use crate::state::{self, Snapshot};
 use canton_dr_cli::output::stderr_is_terminal;
-use canton_dr_cli::{Error, ErrorKind, OutputFormat, Printer, Result};
+use canton_dr_cli::{Error, ErrorKind, OutputFormat, Result};
+use integration_db::Db;
 use integration_db::notify::{Event, ProgressListener};
-use integration_db::{ConnectOptions, Db};
 use serde_json::json;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -45,11 +45,7 @@ impl Goal {
 /// Everything a wait needs.
 #[derive(Debug)]
 pub struct Waiter<'a> {
-    options: &'a ConnectOptions,
-    queries: &'a QuerySet,
-    ingester: &'a str,
-    printer: Printer,
-    dead_after: Duration,
+    ctx: &'a Ctx,
     poll: Duration,
     started: Instant,
     deadline: Instant,
@@ -71,18 +67,9 @@ pub struct Waited<T> {
 }
 
 impl<'a> Waiter<'a> {
-    /// A waiter that starts with `db` and gives up after `timeout`.
-    #[allow(clippy::too_many_arguments)]
-    pub async fn new(
-        db: Db,
-        options: &'a ConnectOptions,
-        queries: &'a QuerySet,
-        ingester: &'a str,
-        printer: Printer,
-        dead_after: Duration,
-        timeout: Duration,
-        poll: Duration,
-    ) -> Waiter<'a> {
+    /// A waiter on the ingester of `ctx` that starts with `db`, re-reads at
+    /// least every `poll`, and gives up after `timeout`.
+    pub async fn new(ctx: &'a Ctx, db: Db, timeout: Duration, poll: Duration) -> Waiter<'a> {
         let listener = match ProgressListener::start_resolved(db.resolved().clone()).await {
             Ok(l) => Some(l),
             Err(e) => {
@@ -92,11 +79,7 @@ impl<'a> Waiter<'a> {
         };
         let started = Instant::now();
         Waiter {
-            options,
-            queries,
-            ingester,
-            printer,
-            dead_after,
+            ctx,
             poll: poll.max(Duration::from_millis(10)),
             started,
             deadline: started + timeout,
@@ -154,14 +137,14 @@ impl<'a> Waiter<'a> {
         if self.db.as_ref().is_none_or(|db| !db.is_connected()) {
             // A connection that was open and is gone counts as lost too.
             let lost = self.db.take().is_some() || self.disconnected;
-            self.db = Some(Db::connect(self.options).await?);
+            self.db = Some(Db::connect(&self.ctx.options).await?);
             if lost {
                 self.disconnected = false;
                 tracing::info!("reconnected to PostgreSQL");
             }
         }
         let db = self.db.as_ref().expect("connected above");
-        let result = state::read(db.client(), self.ingester, self.queries, false).await;
+        let result = state::read(db.client(), &self.ctx.ingester, &self.ctx.queries, false).await;
         if let Err(e) = &result
             && e.kind() == ErrorKind::Transient
         {
@@ -176,10 +159,10 @@ impl<'a> Waiter<'a> {
         if !self.disconnected {
             self.disconnected = true;
             tracing::warn!("{}; retrying until the timeout", e.message());
-            if self.printer.format() == OutputFormat::Json {
-                self.printer.event(
+            if self.ctx.printer.format() == OutputFormat::Json {
+                self.ctx.printer.event(
                     "warning",
-                    json!({"ingester": self.ingester, "message": format!("{}; retrying until the timeout", e.message())}),
+                    json!({"ingester": self.ctx.ingester, "message": format!("{}; retrying until the timeout", e.message())}),
                 )?;
             }
         }
@@ -200,8 +183,8 @@ impl<'a> Waiter<'a> {
             tokio::select! {
                 () = sleep.as_mut() => return,
                 event = listener.recv() => match event {
-                    Some(Event::Progress(p)) if p.ingester != self.ingester => continue,
-                    Some(Event::Control(c)) if c.ingester != self.ingester => continue,
+                    Some(Event::Progress(p)) if p.ingester != self.ctx.ingester => continue,
+                    Some(Event::Control(c)) if c.ingester != self.ctx.ingester => continue,
                     Some(_) => return,
                     None => {
                         tracing::warn!("the notification listener ended; polling only");
@@ -215,13 +198,13 @@ impl<'a> Waiter<'a> {
     /// Prints a progress line when what matters changed.
     fn report(&mut self, goal: Goal, target: Option<i64>, s: &Snapshot) -> Result<()> {
         let fields = json!({
-            "ingester": self.ingester,
+            "ingester": self.ctx.ingester,
             "waitingFor": goal.as_str(),
             "desiredState": s.control.desired_state,
             "actualState": s.control.actual_state,
             "generation": s.control.generation,
             "ackedGeneration": s.control.acked_generation,
-            "liveIngester": s.live(self.dead_after),
+            "liveIngester": s.live(self.ctx.dead_after),
             "position": s.position(),
             "target": target,
         });
@@ -231,8 +214,8 @@ impl<'a> Waiter<'a> {
         self.reported = Some(fields.clone());
         let mut line = fields;
         line["elapsedMs"] = json!(self.started.elapsed().as_millis() as u64);
-        match self.printer.format() {
-            OutputFormat::Json => self.printer.event("progress", line),
+        match self.ctx.printer.format() {
+            OutputFormat::Json => self.ctx.printer.event("progress", line),
             OutputFormat::Text => {
                 if stderr_is_terminal() {
                     eprintln!(

@@ -124,17 +124,7 @@ pub async fn run(ctx: &Ctx, args: &StartArgs) -> Result<ExitCode> {
     };
     let (snapshot, waited_ms) = if wait {
         let target = ledger_end;
-        let mut waiter = Waiter::new(
-            db,
-            &ctx.options,
-            &ctx.queries,
-            &ctx.ingester,
-            ctx.printer,
-            ctx.dead_after,
-            args.wait.timeout,
-            args.wait.poll_interval,
-        )
-        .await;
+        let mut waiter = Waiter::new(ctx, db, args.wait.timeout, args.wait.poll_interval).await;
         let ingester = ctx.ingester.as_str();
         let timeout = args.wait.timeout;
         let goal = if target.is_some() {

@@ -94,17 +94,7 @@ pub async fn run(ctx: &Ctx, args: &StopArgs) -> Result<ExitCode> {
         None => None,
     };
     let (snapshot, waited_ms) = if args.wait.wait && !args.dry_run {
-        let mut waiter = Waiter::new(
-            db,
-            &ctx.options,
-            &ctx.queries,
-            &ctx.ingester,
-            ctx.printer,
-            ctx.dead_after,
-            args.wait.timeout,
-            args.wait.poll_interval,
-        )
-        .await;
+        let mut waiter = Waiter::new(ctx, db, args.wait.timeout, args.wait.poll_interval).await;
         let ingester = ctx.ingester.as_str();
         let dead_after = ctx.dead_after;
         let timeout = args.wait.timeout;
