@@ -269,7 +269,7 @@ pub const SERVING_FILE: &str = "serving.json";
 pub fn run(cli: Cli) -> Result<ExitCode> {
     let printer = Printer::new(canton_dr_cli::OutputFormat::resolve(cli.output));
     match cli.command {
-        Command::Serve(args) => serve(args, printer),
+        Command::Serve(args) => serve(args),
         Command::Backup { state_dir, to } => {
             let served = served_control_api(&state_dir);
             let manifest = match served {
@@ -313,7 +313,7 @@ fn served_control_api(state_dir: &Path) -> Option<String> {
     }
 }
 
-fn serve(args: ServeArgs, printer: Printer) -> Result<ExitCode> {
+fn serve(args: ServeArgs) -> Result<ExitCode> {
     let started = std::time::Instant::now();
     std::fs::create_dir_all(&args.state_dir).map_err(|e| {
         Error::usage(format!(
@@ -371,13 +371,29 @@ fn serve(args: ServeArgs, printer: Printer) -> Result<ExitCode> {
         write_json(&serving_file, &ready)
             .map_err(|e| Error::usage(format!("cannot write {}: {e}", serving_file.display())))?;
         tracing::info!("ready after {:?}", started.elapsed());
-        printer.emit(&ready)?;
+        print_ready(&ready)?;
         wait_for_signal().await;
         let result = running.stop().await;
         let _ = std::fs::remove_file(&serving_file);
         drop(lock);
         result.map(|_| ExitCode::Ok)
     })
+}
+
+/// Prints the ready object as one line with `"type"` first.
+fn print_ready(ready: &serde_json::Value) -> Result<()> {
+    use std::io::Write;
+    let mut fields = ready.as_object().cloned().unwrap_or_default();
+    fields.remove("type");
+    let rest = serde_json::to_string(&fields).map_err(|e| Error::usage(e.to_string()))?;
+    let line = match rest.strip_prefix('{') {
+        Some(r) if r != "}" => format!("{{\"type\":\"ready\",{r}"),
+        _ => "{\"type\":\"ready\"}".to_string(),
+    };
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{line}")?;
+    out.flush()?;
+    Ok(())
 }
 
 async fn wait_for_signal() {

@@ -26,6 +26,7 @@ pub struct SimProc {
     pub synchronizer_id: String,
     pub treasury: String,
     pub ready: serde_json::Value,
+    pub ready_line: String,
 }
 
 impl SimProc {
@@ -56,6 +57,7 @@ impl SimProc {
             synchronizer_id: s("synchronizerId"),
             treasury: s("treasuryParty"),
             ready,
+            ready_line: line.trim_end().to_string(),
             child: Some(child),
         }
     }
