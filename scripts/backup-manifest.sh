@@ -181,11 +181,24 @@ url_has_password() {
   [[ "$1" =~ ^postgres(ql)?://[^/@]*:[^/@]*@ ]] || [[ "$1" =~ (^|[[:space:]])password[[:space:]]*= ]]
 }
 
-# Prints the JSON description of one backup artifact.
-#   artifact_json PATH STARTED_FLAG FINISHED_FLAG WHAT
-artifact_json() {
+# A bash string as a JSON string (jq costs ~50 ms a start: small objects are
+# printed directly).
+json_str() {
+  local s=$1
+  s=${s//\\/\\\\}
+  s=${s//\"/\\\"}
+  s=${s//$'\n'/\\n}
+  s=${s//$'\r'/\\r}
+  s=${s//$'\t'/\\t}
+  printf '"%s"' "$s"
+}
+
+# Describes one backup artifact: sets ART_JSON (its JSON object),
+# ART_PATH (absolute), ART_STARTED_US (empty when unknown), ART_FINISHED_US.
+#   describe_artifact PATH STARTED_FLAG FINISHED_FLAG WHAT
+describe_artifact() {
   local path=$1 started_flag=$2 finished_flag=$3 what=$4
-  local abs type size sha scope started="" started_src=null finished finished_src birth mtime
+  local abs type size sha scope started="" started_src="" finished finished_src birth mtime
   [[ -e "$path" ]] || die "$what $path does not exist" "pass the path of the dump just taken"
   abs=$(readlink -f "$path")
   if [[ -d "$abs" ]]; then
@@ -208,14 +221,14 @@ artifact_json() {
   fi
   if [[ -n "$finished_flag" ]]; then
     finished=$(to_micros "$finished_flag" "$what finished-at")
-    finished_src=flag
+    finished_src="flag"
   else
     finished=$(fs_time_to_micros "$mtime")
-    finished_src=mtime
+    finished_src="mtime"
   fi
   if [[ -n "$started_flag" ]]; then
     started=$(to_micros "$started_flag" "$what started-at")
-    started_src=flag
+    started_src="flag"
     [[ "$started" -le "$finished" ]] ||
       die "$what started-at $started_flag is after its finished time $(micros_to_rfc3339 "$finished")"
   else
@@ -230,17 +243,15 @@ artifact_json() {
       fi
     fi
   fi
-  jq -cn --arg path "$abs" --arg type "$type" --argjson size "$size" --arg sha "$sha" \
-    --arg scope "$scope" \
-    --arg started "$([[ -n "$started" ]] && micros_to_rfc3339 "$started")" \
-    --arg started_src "$started_src" --argjson started_us "${started:-null}" \
-    --arg finished "$(micros_to_rfc3339 "$finished")" --arg finished_src "$finished_src" \
-    --argjson finished_us "$finished" \
-    '{path: $path, type: $type, size: $size, sha256: $sha, sha256Scope: $scope,
-      startedAt: (if $started == "" then null else $started end),
-      startedAtSource: (if $started_src == "null" then null else $started_src end),
-      finishedAt: $finished, finishedAtSource: $finished_src,
-      _startedUs: $started_us, _finishedUs: $finished_us}'
+  local started_json=null started_src_json=null
+  if [[ -n "$started" ]]; then
+    started_json=$(json_str "$(micros_to_rfc3339 "$started")")
+    started_src_json=$(json_str "$started_src")
+  fi
+  ART_PATH=$abs
+  ART_STARTED_US=$started
+  ART_FINISHED_US=$finished
+  ART_JSON="{\"path\":$(json_str "$abs"),\"type\":\"$type\",\"size\":$size,\"sha256\":\"$sha\",\"sha256Scope\":\"$scope\",\"startedAt\":$started_json,\"startedAtSource\":$started_src_json,\"finishedAt\":$(json_str "$(micros_to_rfc3339 "$finished")"),\"finishedAtSource\":\"$finished_src\"}"
 }
 
 # The format pg_restore or psql will need for an Integration DB dump.
@@ -341,29 +352,33 @@ main() {
   ingest_ctl=$(find_tool ingest-ctl)
   export CANTON_DR_OUTPUT=json
 
-  local va_json p_json idb_json=null id_json=null
-  va_json=$(artifact_json "$validator_app" "$va_started" "$va_finished" "validator-app dump")
-  p_json=$(artifact_json "$participant" "$p_started" "$p_finished" "participant dump")
+  local va_json p_json idb_json=null id_json=null va_start va_end p_start p_end idb_abs
+  describe_artifact "$validator_app" "$va_started" "$va_finished" "validator-app dump"
+  va_json=$ART_JSON
+  va_start=$ART_STARTED_US
+  va_end=$ART_FINISHED_US
+  describe_artifact "$participant" "$p_started" "$p_finished" "participant dump"
+  p_json=$ART_JSON
+  p_start=$ART_STARTED_US
+  p_end=$ART_FINISHED_US
   if [[ -n "$idb" ]]; then
-    idb_json=$(artifact_json "$idb" "$idb_started" "$idb_finished" "Integration DB dump")
+    describe_artifact "$idb" "$idb_started" "$idb_finished" "Integration DB dump"
+    idb_abs=$ART_PATH
     local format
-    format=$(dump_format "$(jq -r .path <<<"$idb_json")")
+    format=$(dump_format "$idb_abs")
     [[ "$format" != unknown ]] ||
       die "Integration DB dump $idb is a directory without toc.dat" "pass a pg_dump -Fd directory, or a dump file"
-    idb_json=$(jq -c --arg f "$format" '. + {format: $f}' <<<"$idb_json")
+    idb_json="${ART_JSON%\}},\"format\":\"$format\"}"
   else
     warn "no --integration-db-dump: verify-backup.sh cannot test-restore the Integration DB of this backup"
   fi
   if [[ -n "$identities" ]]; then
-    id_json=$(artifact_json "$identities" "" "" "identities dump")
+    describe_artifact "$identities" "" "" "identities dump"
+    id_json=$ART_JSON
   fi
 
   # Splice: the validator app dump must finish before the participant dump starts.
-  local va_end p_start p_end
-  va_end=$(jq -r ._finishedUs <<<"$va_json")
-  p_start=$(jq -r ._startedUs <<<"$p_json")
-  p_end=$(jq -r ._finishedUs <<<"$p_json")
-  if [[ "$p_start" != null ]]; then
+  if [[ -n "$p_start" ]]; then
     [[ "$va_end" -lt "$p_start" ]] ||
       warn "the validator-app dump finished ($(micros_to_rfc3339 "$va_end")) after the participant dump started ($(micros_to_rfc3339 "$p_start")): Splice requires app before participant; take both again in that order"
   elif [[ "$va_end" -ge "$p_end" ]]; then
@@ -375,11 +390,12 @@ main() {
   # The backup time: the earliest state in the set (the validator app's), so
   # that `dar-sync upload --since BACKUP_TIME` and the 30-day rule are safe.
   local backup_us backup_src
-  backup_us=$(jq -r ._startedUs <<<"$va_json")
-  backup_src=validatorApp.startedAt
-  if [[ "$backup_us" == null ]]; then
+  if [[ -n "$va_start" ]]; then
+    backup_us=$va_start
+    backup_src="validatorApp.startedAt"
+  else
     backup_us=$va_end
-    backup_src=validatorApp.finishedAt
+    backup_src="validatorApp.finishedAt"
   fi
   [[ -n "$backup_id" ]] || backup_id=$(date -u -d "@$((backup_us / 1000000))" +%Y%m%dT%H%M%SZ)
   [[ "$backup_id" =~ ^[A-Za-z0-9._-]+$ ]] ||
@@ -387,58 +403,53 @@ main() {
 
   # The node's DARs now: everything `dar-sync diff --registry` sees on the node
   # (present + extra); registry entries it lacks are noted.
-  local listed_at dars_out="$work/dars.ndjson" rc=0
+  local listed_at dars_out="$work/dars.ndjson" rc=0 dars_json missing_line
   listed_at=$(date -u +%Y-%m-%dT%H:%M:%S.%6NZ)
   run_tool "$dars_out" "$dar_sync" diff --registry || rc=$?
   [[ "$rc" -eq 0 ]] || tool_failed "dar-sync diff --registry" "$rc" "$dars_out"
-  local dars_json
-  dars_json=$(jq -cs --arg at "$listed_at" --arg api "${CANTON_ADMIN_API:-127.0.0.1:5002}" '
+  # Line 1: the registry entries missing on the node (ids), line 2: the JSON.
+  {
+    IFS= read -r missing_line
+    IFS= read -r dars_json
+  } < <(jq -rs --arg at "$listed_at" --arg api "${CANTON_ADMIN_API:-127.0.0.1:5002}" '
       [ .[] | select(.type == "present" or .type == "extra")
         | {mainPackageId, name, version, builtin: (.builtin // false)} ] as $items
       | [ .[] | select(.type == "missing")
           | {mainPackageId, name, version, uploadedAt} ] as $missing
-      | {listedAt: $at, adminApi: $api, count: ($items | length),
-         items: ($items | sort_by(.name, .version, .mainPackageId)),
-         registryMissing: $missing}' "$dars_out")
-  local n_missing
-  n_missing=$(jq '.registryMissing | length' <<<"$dars_json")
-  if [[ "$n_missing" -gt 0 ]]; then
-    warn "$n_missing DAR(s) of the dar_uploads registry are not on the node now: $(jq -r '[.registryMissing[].mainPackageId] | join(", ")' <<<"$dars_json") (dar-sync upload --registry)"
+      | ($missing | map(.mainPackageId) | join(", ")),
+        ({listedAt: $at, adminApi: $api, count: ($items | length),
+          items: ($items | sort_by(.name, .version, .mainPackageId)),
+          registryMissing: $missing} | tojson)' "$dars_out")
+  [[ -n "$dars_json" ]] || die "cannot read the output of dar-sync diff --registry" "" 2
+  if [[ -n "$missing_line" ]]; then
+    warn "DAR(s) of the dar_uploads registry are not on the node now: $missing_line (dar-sync upload --registry)"
   fi
 
   # The ingestion checkpoint now (the Integration DB dump holds this or an earlier one).
-  local status_out="$work/status.json" read_at ingestion_json
+  local status_out="$work/status.json" read_at ingestion_json has_checkpoint
   read_at=$(date -u +%Y-%m-%dT%H:%M:%S.%6NZ)
   rc=0
   run_tool "$status_out" env -u CANTON_LEDGER_API "$ingest_ctl" status || rc=$?
   [[ "$rc" -eq 0 ]] || tool_failed "ingest-ctl status" "$rc" "$status_out"
-  ingestion_json=$(jq -cs --arg at "$read_at" '
+  {
+    IFS= read -r has_checkpoint
+    IFS= read -r ingestion_json
+  } < <(jq -rs --arg at "$read_at" '
       (map(select(.type == "status")) | last) as $s
-      | {ingester: $s.ingester, readAt: $at, checkpoint: $s.checkpoint,
-         lastTransaction: $s.lastTransaction, offsetEpoch: $s.offsetEpoch,
-         desiredState: $s.desiredState, actualState: $s.actualState}' "$status_out")
-  if [[ "$(jq -r '.checkpoint == null' <<<"$ingestion_json")" == true ]]; then
-    warn "the ingester has no checkpoint yet"
-  fi
+      | (if $s.checkpoint == null then "no" else "yes" end),
+        ({ingester: $s.ingester, readAt: $at, checkpoint: $s.checkpoint,
+          lastTransaction: $s.lastTransaction, offsetEpoch: $s.offsetEpoch,
+          desiredState: $s.desiredState, actualState: $s.actualState} | tojson)' "$status_out")
+  [[ -n "$ingestion_json" ]] || die "cannot read the output of ingest-ctl status" "" 2
+  [[ "$has_checkpoint" == yes ]] || warn "the ingester has no checkpoint yet"
 
-  local created_at created_by manifest
+  local created_at created_by manifest w warnings_json=""
   created_at=$(date -u +%Y-%m-%dT%H:%M:%S.%6NZ)
   created_by="$(id -un 2>/dev/null || echo unknown)@$(hostname 2>/dev/null || echo unknown)"
-  local warnings_json='[]'
-  if [[ "${#warnings[@]}" -gt 0 ]]; then
-    warnings_json=$(printf '%s\n' "${warnings[@]}" | jq -R . | jq -cs .)
-  fi
-  manifest=$(jq -cn --arg kind "$KIND" --argjson v "$SCHEMA_VERSION" --arg id "$backup_id" \
-    --arg bt "$(micros_to_rfc3339 "$backup_us")" --arg bts "$backup_src" \
-    --arg created "$created_at" --arg by "$created_by" \
-    --argjson va "$va_json" --argjson p "$p_json" --argjson idb "$idb_json" --argjson ids "$id_json" \
-    --argjson dars "$dars_json" --argjson ing "$ingestion_json" --argjson w "$warnings_json" '
-      def clean: if . == null then null else del(._startedUs, ._finishedUs) end;
-      {kind: $kind, schemaVersion: $v, backupId: $id, backupTime: $bt, backupTimeSource: $bts,
-       createdAt: $created, createdBy: $by,
-       artifacts: {validatorApp: ($va | clean), participant: ($p | clean),
-                   integrationDb: ($idb | clean), identities: ($ids | clean)},
-       dars: $dars, ingestion: $ing, warnings: $w}')
+  for w in "${warnings[@]}"; do
+    warnings_json+="${warnings_json:+,}$(json_str "$w")"
+  done
+  manifest="{\"kind\":\"$KIND\",\"schemaVersion\":$SCHEMA_VERSION,\"backupId\":$(json_str "$backup_id"),\"backupTime\":\"$(micros_to_rfc3339 "$backup_us")\",\"backupTimeSource\":\"$backup_src\",\"createdAt\":\"$created_at\",\"createdBy\":$(json_str "$created_by"),\"artifacts\":{\"validatorApp\":$va_json,\"participant\":$p_json,\"integrationDb\":$idb_json,\"identities\":$id_json},\"dars\":$dars_json,\"ingestion\":$ingestion_json,\"warnings\":[$warnings_json]}"
 
   local path=""
   if [[ -n "$out_dir" ]]; then
@@ -456,11 +467,12 @@ main() {
       die "cannot write the manifest to $path" "check the directory's permissions and free space"
     fi
   fi
+  local path_json=null dry_json=false
+  [[ -n "$path" ]] && path_json=$(json_str "$path")
+  [[ "$dry_run" -eq 1 ]] && dry_json=true
   : >"$work/emitted"
-  jq -cn --arg path "$path" --argjson dry "$([[ "$dry_run" -eq 1 ]] && echo true || echo false)" \
-    --argjson m "$manifest" \
-    '{type: "backup-manifest", status: "ok", path: (if $path == "" then null else $path end),
-      dryRun: $dry, manifest: $m}'
+  printf '{"type":"backup-manifest","status":"ok","path":%s,"dryRun":%s,"manifest":%s}\n' \
+    "$path_json" "$dry_json" "$manifest"
 }
 
 main "$@"

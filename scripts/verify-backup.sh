@@ -62,6 +62,8 @@ readonly KIND=CantonDrBackupVerification
 readonly SCHEMA_VERSION=1
 readonly MANIFEST_KIND=CantonDrBackupManifest
 readonly MANIFEST_SCHEMA_VERSION=1
+# The field separator of the scripts' internal records (never in a path or message).
+readonly US=$'\x1f'
 readonly CHECKS=(manifest backup-files backup-age restore-window dump-order dars-covered
   integration-db-restore checkpoint-lookup)
 SELF=$(readlink -f "${BASH_SOURCE[0]}")
@@ -230,11 +232,27 @@ url_has_password() {
   [[ "$1" =~ ^postgres(ql)?://[^/@]*:[^/@]*@ ]] || [[ "$1" =~ (^|[[:space:]])password[[:space:]]*= ]]
 }
 
+# A bash string as a JSON string (the scripts' own messages and paths; jq
+# costs ~50 ms a start, so small objects are printed directly).
+json_str() {
+  local s=$1
+  s=${s//\\/\\\\}
+  s=${s//\"/\\\"}
+  s=${s//$'\n'/\\n}
+  s=${s//$'\r'/\\r}
+  s=${s//$'\t'/\\t}
+  printf '"%s"' "$s"
+}
+
 # Records one check result: add_check NAME STATUS MESSAGE [DETAILS-JSON].
+# One line per check, fields separated by US (\x1f); the report is built from
+# these at the end.
 add_check() {
-  local name=$1 status=$2 msg=$3 details=${4:-"{}"}
-  jq -cn --arg c "$name" --arg s "$status" --arg m "$msg" --argjson d "$details" \
-    '{check: $c, status: $s, message: $m, details: $d}' >>"$work/checks.ndjson"
+  local name=$1 status=$2 msg=$3 details=${4:-}
+  [[ -n "$details" ]] || details="{}"
+  msg=${msg//$'\n'/ }
+  msg=${msg//$US/ }
+  printf '%s\x1f%s\x1f%s\x1f%s\n' "$name" "$status" "$msg" "${details//$'\n'/ }" >>"$work/checks.us"
   printf 'verify-backup: %-11s %-22s %s\n' "$status" "$name" "$msg" >&2
 }
 
@@ -256,76 +274,97 @@ tool_error() {
 
 # The newest manifest (by backupTime) in a directory, or the file itself.
 pick_manifest() {
-  local p=$1 f best="" best_time="" t
-  if [[ -d "$p" ]]; then
-    shopt -s nullglob
-    for f in "$p"/*.json; do
-      t=$(jq -r --arg k "$MANIFEST_KIND" 'select(.kind == $k) | .backupTime // empty' "$f" 2>/dev/null || true)
-      [[ -n "$t" ]] || continue
-      if [[ -z "$best" || "$t" > "$best_time" ]]; then
-        best=$f
-        best_time=$t
-      fi
-    done
-    shopt -u nullglob
-    echo "$best"
-  else
+  local p=$1 f best="" best_time="" t listing
+  if [[ ! -d "$p" ]]; then
     echo "$p"
+    return
   fi
+  shopt -s nullglob
+  local files=("$p"/*.json)
+  shopt -u nullglob
+  [[ "${#files[@]}" -gt 0 ]] || return 0
+  # One jq for all files; if one of them is not JSON, jq stops there: then
+  # one jq per file.
+  if ! listing=$(jq -r --arg k "$MANIFEST_KIND" \
+    'select(type == "object" and .kind == $k and (.backupTime | type) == "string")
+     | "\(.backupTime)\u001f\(input_filename)"' "${files[@]}" 2>/dev/null); then
+    listing=""
+    for f in "${files[@]}"; do
+      t=$(jq -r --arg k "$MANIFEST_KIND" \
+        'select(type == "object" and .kind == $k) | .backupTime // empty' "$f" 2>/dev/null || true)
+      [[ -n "$t" ]] && listing+="$t"$'\x1f'"$f"$'\n'
+    done
+  fi
+  while IFS=$US read -r t f; do
+    [[ -n "$t" ]] || continue
+    if [[ -z "$best" || "$t" > "$best_time" ]]; then
+      best=$f
+      best_time=$t
+    fi
+  done <<<"$listing"
+  echo "$best"
 }
 
+# Loads the manifest into variables (one jq); records the manifest check.
 check_manifest() {
-  local p=$1 v kind
-  if [[ -d "$p" ]]; then
-    manifest_path=$(pick_manifest "$p")
-    if [[ -z "$manifest_path" ]]; then
-      add_check manifest fail "no backup manifest in $p: has backup-manifest.sh run after the backups?" \
-        "$(jq -cn --arg d "$p" '{directory: $d}')"
-      return 1
-    fi
-  else
-    manifest_path=$p
+  local p=$1 fields kind v created_at
+  manifest_path=$(pick_manifest "$p")
+  if [[ -z "$manifest_path" ]]; then
+    add_check manifest fail "no backup manifest in $p: has backup-manifest.sh run after the backups?" \
+      "{\"directory\":$(json_str "$p")}"
+    return 1
   fi
   if [[ ! -f "$manifest_path" ]]; then
     add_check manifest fail "manifest $manifest_path does not exist: has backup-manifest.sh run after the backups?" \
-      "$(jq -cn --arg f "$manifest_path" '{path: $f}')"
+      "{\"path\":$(json_str "$manifest_path")}"
     return 1
   fi
   manifest_path=$(readlink -f "$manifest_path")
-  if ! jq -e 'type == "object"' "$manifest_path" >/dev/null 2>&1; then
+  manifest_dir=$(dirname "$manifest_path")
+  if ! fields=$(jq -r '
+      def s: if . == null then "" else tostring end;
+      if type != "object" then "not-an-object" else
+      [ (.kind | s), (.schemaVersion | s), (.backupTime | s), (.backupId | s), (.createdAt | s),
+        (.ingestion.ingester | s),
+        (.artifacts.validatorApp.finishedAt | s),
+        (.artifacts.participant.startedAt | s), (.artifacts.participant.startedAtSource | s),
+        (.artifacts.participant.finishedAt | s),
+        (if .artifacts.integrationDb == null then "0" else "1" end),
+        (.artifacts.integrationDb.path | s), (.artifacts.integrationDb.format | s),
+        (if (.dars.items | type) == "array" then "1" else "0" end),
+        (if .ingestion.lastTransaction == null then "0" else "1" end)
+      ] | join("\u001f") end' "$manifest_path" 2>/dev/null) ||
+    [[ "$fields" == not-an-object ]]; then
     add_check manifest fail "manifest $manifest_path is not a JSON object" \
-      "$(jq -cn --arg f "$manifest_path" '{path: $f}')"
+      "{\"path\":$(json_str "$manifest_path")}"
     return 1
   fi
-  kind=$(jq -r '.kind // ""' "$manifest_path")
-  v=$(jq -r '.schemaVersion // 0' "$manifest_path")
+  IFS=$US read -r kind v backup_time backup_id created_at manifest_ingester app_finished_at \
+    participant_started_at participant_started_src participant_finished_at has_idb idb_path \
+    idb_format has_dar_list has_last_tx <<<"$fields"
   if [[ "$kind" != "$MANIFEST_KIND" ]]; then
     add_check manifest fail "$manifest_path is not a backup manifest (kind \"$kind\", want \"$MANIFEST_KIND\")" \
-      "$(jq -cn --arg f "$manifest_path" '{path: $f}')"
+      "{\"path\":$(json_str "$manifest_path")}"
     return 1
   fi
   if [[ "$v" != "$MANIFEST_SCHEMA_VERSION" ]]; then
     add_check manifest fail "manifest schema version $v is not $MANIFEST_SCHEMA_VERSION: use the verify-backup.sh that matches backup-manifest.sh" \
-      "$(jq -cn --arg f "$manifest_path" --arg v "$v" '{path: $f, schemaVersion: $v}')"
+      "{\"path\":$(json_str "$manifest_path"),\"schemaVersion\":$(json_str "$v")}"
     return 1
   fi
-  backup_time=$(jq -r '.backupTime // ""' "$manifest_path")
   if ! backup_us=$(to_micros "$backup_time"); then
     add_check manifest fail "manifest $manifest_path has no valid backupTime ('$backup_time')" \
-      "$(jq -cn --arg f "$manifest_path" '{path: $f}')"
+      "{\"path\":$(json_str "$manifest_path")}"
     return 1
   fi
-  manifest_dir=$(dirname "$manifest_path")
-  add_check manifest ok "backup $(jq -r .backupId "$manifest_path") taken at $backup_time" \
-    "$(jq -c --arg f "$manifest_path" '{path: $f, backupId, backupTime, createdAt}' "$manifest_path")"
+  add_check manifest ok "backup $backup_id taken at $backup_time" \
+    "{\"path\":$(json_str "$manifest_path"),\"backupId\":$(json_str "$backup_id"),\"backupTime\":$(json_str "$backup_time"),\"createdAt\":$(json_str "$created_at")}"
 }
 
-# An artifact's path as recorded, relative ones against the manifest's directory.
-artifact_path() {
-  local p
-  p=$(jq -r --arg a "$1" '.artifacts[$a].path // ""' "$manifest_path")
-  [[ -z "$p" || "$p" == /* ]] && { echo "$p"; return; }
-  echo "$manifest_dir/$p"
+# A path as recorded in the manifest, relative ones against its directory.
+resolve_path() {
+  [[ -z "$1" || "$1" == /* ]] && { echo "$1"; return; }
+  echo "$manifest_dir/$1"
 }
 
 # sha256 as backup-manifest.sh computes it: the file's, or for a directory the
@@ -348,20 +387,30 @@ artifact_size() {
   fi
 }
 
+# "a", "b" as a JSON array of strings.
+json_array() {
+  local out="" x
+  for x in "$@"; do
+    out+="${out:+,}$(json_str "$x")"
+  done
+  printf '[%s]' "$out"
+}
+
 check_backup_files() {
-  local a p want_size want_sha want_type size sha type problems=() checked=()
-  local names=(validatorApp participant integrationDb identities)
-  for a in "${names[@]}"; do
-    if [[ "$(jq -r --arg a "$a" '.artifacts[$a] == null' "$manifest_path")" == true ]]; then
+  local listing a present p want_type want_size want_sha size sha type problems=() checked=()
+  listing=$(jq -r '
+      ["validatorApp", "participant", "integrationDb", "identities"][] as $a
+      | .artifacts[$a] as $x
+      | [$a, (if $x == null then "0" else "1" end), ($x.path // ""), ($x.type // "file"),
+         ($x.size // -1 | tostring), ($x.sha256 // "")] | join("\u001f")' "$manifest_path")
+  while IFS=$US read -r a present p want_type want_size want_sha; do
+    if [[ "$present" == 0 ]]; then
       if [[ "$a" == validatorApp || "$a" == participant ]]; then
         problems+=("the manifest records no $a dump")
       fi
       continue
     fi
-    p=$(artifact_path "$a")
-    want_type=$(jq -r --arg a "$a" '.artifacts[$a].type // "file"' "$manifest_path")
-    want_size=$(jq -r --arg a "$a" '.artifacts[$a].size // -1' "$manifest_path")
-    want_sha=$(jq -r --arg a "$a" '.artifacts[$a].sha256 // ""' "$manifest_path")
+    p=$(resolve_path "$p")
     if [[ ! -e "$p" ]]; then
       problems+=("$a dump $p is missing")
       continue
@@ -388,12 +437,9 @@ check_backup_files() {
       fi
     fi
     checked+=("$a")
-  done
+  done <<<"$listing"
   local details
-  details=$(jq -cn --argjson hashed "$([[ "$no_hash" -eq 0 ]] && echo true || echo false)" \
-    --arg checked "${checked[*]}" --arg problems "$(printf '%s\n' "${problems[@]}")" \
-    '{hashed: $hashed, verified: ($checked | split(" ") | map(select(. != ""))),
-      problems: ($problems | split("\n") | map(select(. != "")))}')
+  details="{\"hashed\":$([[ "$no_hash" -eq 0 ]] && echo true || echo false),\"verified\":$(json_array "${checked[@]}"),\"problems\":$(json_array "${problems[@]}")}"
   if [[ "${#problems[@]}" -gt 0 ]]; then
     add_check backup-files fail "$(printf '%s; ' "${problems[@]}" | sed 's/; $//')" "$details"
   elif [[ "$no_hash" -eq 1 ]]; then
@@ -404,10 +450,8 @@ check_backup_files() {
 }
 
 check_backup_age() {
-  local age_s=$((backup_age_us / 1000000))
-  local details
-  details=$(jq -cn --argjson age "$age_s" --argjson max "$max_age" --arg bt "$backup_time" \
-    '{backupTime: $bt, ageSeconds: $age, maxAgeSeconds: $max}')
+  local age_s=$((backup_age_us / 1000000)) details
+  details="{\"backupTime\":$(json_str "$backup_time"),\"ageSeconds\":$age_s,\"maxAgeSeconds\":$max_age}"
   if [[ "$age_s" -lt -300 ]]; then
     add_check backup-age warn "the backup time $backup_time is $(human_duration $((-age_s))) in the future: check the clocks" "$details"
   elif [[ "$age_s" -le "$max_age" ]]; then
@@ -419,8 +463,7 @@ check_backup_age() {
 
 check_restore_window() {
   local age_s=$((backup_age_us / 1000000)) details
-  details=$(jq -cn --argjson age "$age_s" --argjson w "$warn_age" --argjson f "$fail_age" \
-    '{ageSeconds: $age, warnAgeSeconds: $w, failAgeSeconds: $f}')
+  details="{\"ageSeconds\":$age_s,\"warnAgeSeconds\":$warn_age,\"failAgeSeconds\":$fail_age}"
   if [[ "$age_s" -ge "$fail_age" ]]; then
     add_check restore-window fail "newest backup is $(human_duration "$age_s") old: a participant restored from it is more than $(human_duration "$fail_age") behind and cannot catch up (sequencers prune after 30 days)" "$details"
   elif [[ "$age_s" -ge "$warn_age" ]]; then
@@ -430,22 +473,21 @@ check_restore_window() {
   fi
 }
 
+# "" as JSON null, anything else as a JSON string.
+json_str_or_null() {
+  if [[ -z "$1" ]]; then printf null; else json_str "$1"; fi
+}
+
 check_dump_order() {
-  local app_end p_start p_end app_end_us p_start_us p_end_us details
-  app_end=$(jq -r '.artifacts.validatorApp.finishedAt // ""' "$manifest_path")
-  p_start=$(jq -r '.artifacts.participant.startedAt // ""' "$manifest_path")
-  p_end=$(jq -r '.artifacts.participant.finishedAt // ""' "$manifest_path")
-  details=$(jq -c '{validatorAppFinishedAt: .artifacts.validatorApp.finishedAt,
-      participantStartedAt: .artifacts.participant.startedAt,
-      participantStartedAtSource: .artifacts.participant.startedAtSource,
-      participantFinishedAt: .artifacts.participant.finishedAt}' "$manifest_path")
-  if ! app_end_us=$(to_micros "$app_end") || ! p_end_us=$(to_micros "$p_end"); then
+  local app_end_us p_start_us p_end_us details gap
+  details="{\"validatorAppFinishedAt\":$(json_str_or_null "$app_finished_at"),\"participantStartedAt\":$(json_str_or_null "$participant_started_at"),\"participantStartedAtSource\":$(json_str_or_null "$participant_started_src"),\"participantFinishedAt\":$(json_str_or_null "$participant_finished_at")}"
+  if ! app_end_us=$(to_micros "$app_finished_at") || ! p_end_us=$(to_micros "$participant_finished_at"); then
     add_check dump-order fail "the manifest lacks the validator-app or participant dump times" "$details"
     return
   fi
-  if [[ -n "$p_start" ]] && p_start_us=$(to_micros "$p_start"); then
+  if [[ -n "$participant_started_at" ]] && p_start_us=$(to_micros "$participant_started_at"); then
     if [[ "$app_end_us" -lt "$p_start_us" ]]; then
-      local gap=$((p_start_us - app_end_us))
+      gap=$((p_start_us - app_end_us))
       if [[ "$gap" -lt 60000000 ]]; then
         gap=$(printf '%d.%03ds' $((gap / 1000000)) $((gap % 1000000 / 1000)))
       else
@@ -453,36 +495,37 @@ check_dump_order() {
       fi
       add_check dump-order ok "validator-app dump finished $gap before the participant dump started" "$details"
     else
-      add_check dump-order fail "validator-app dump finished at $app_end, not before the participant dump started at $p_start: Splice requires the app state to be strictly older; take both again, app first" "$details"
+      add_check dump-order fail "validator-app dump finished at $app_finished_at, not before the participant dump started at $participant_started_at: Splice requires the app state to be strictly older; take both again, app first" "$details"
     fi
   elif [[ "$app_end_us" -ge "$p_end_us" ]]; then
-    add_check dump-order fail "validator-app dump finished at $app_end, after the participant dump finished at $p_end: take both again, app first" "$details"
+    add_check dump-order fail "validator-app dump finished at $app_finished_at, after the participant dump finished at $participant_finished_at: take both again, app first" "$details"
   else
     add_check dump-order warn "the participant dump's start time is unknown: the app-before-participant order cannot be proven (pass --participant-started-at to backup-manifest.sh)" "$details"
   fi
 }
 
 check_dars_covered() {
-  local out="$work/dars.ndjson" rc=0 details missing n_missing n_after n_before
-  if [[ "$(jq -r '.dars.items | type' "$manifest_path")" != array ]]; then
+  local out="$work/dars.ndjson" rc=0 details counts n_missing n_after n_before missing msg
+  if [[ "$has_dar_list" != 1 ]]; then
     add_check dars-covered fail "the manifest has no DAR list (.dars.items)" '{}'
     return
   fi
   "$dar_sync" diff --registry >"$out" || rc=$?
   if [[ "$rc" -ne 0 ]]; then
-    local msg
     msg=$(tool_error "$out")
     if [[ "$rc" -eq 3 ]]; then
-      add_check dars-covered unavailable "dar-sync could not reach the node or the Integration DB: ${msg:-exit $rc}" \
-        "$(jq -cn --argjson rc "$rc" '{exitCode: $rc}')"
+      add_check dars-covered unavailable "dar-sync could not reach the node or the Integration DB: ${msg:-exit $rc}" "{\"exitCode\":$rc}"
     else
-      add_check dars-covered fail "dar-sync diff --registry failed (exit $rc): ${msg:-see stderr}" \
-        "$(jq -cn --argjson rc "$rc" '{exitCode: $rc}')"
+      add_check dars-covered fail "dar-sync diff --registry failed (exit $rc): ${msg:-see stderr}" "{\"exitCode\":$rc}"
     fi
     return
   fi
-  # The registry's entries are the "present" and "missing" lines (--registry only).
-  details=$(jq -cs --slurpfile m "$manifest_path" --arg bt "$backup_time" '
+  # With --registry alone, the registry's entries are the "present" and
+  # "missing" lines. Line 1: counts and names; line 2: the details.
+  {
+    IFS= read -r counts
+    IFS= read -r details
+  } < <(jq -rs --slurpfile m "$manifest_path" --arg bt "$backup_time" '
       ($m[0].dars.items | map(.mainPackageId)) as $listed
       | [ .[] | select(.type == "present" or .type == "missing") ] as $registry
       | ($registry | map(select((.uploadedAt // "") < $bt))) as $before
@@ -490,12 +533,13 @@ check_dars_covered() {
          uploadedAfterBackup: ($registry | map(select((.uploadedAt // "") >= $bt)) | length),
          inManifest: ($before | map(select(.mainPackageId as $id | $listed | index($id))) | length),
          notInBackup: ($before | map(select(.mainPackageId as $id | $listed | index($id) | not))
-                       | map({mainPackageId, name, version, uploadedAt}))}' "$out")
-  n_missing=$(jq '.notInBackup | length' <<<"$details")
-  n_after=$(jq '.uploadedAfterBackup' <<<"$details")
-  n_before=$(jq '.inManifest' <<<"$details")
+                       | map({mainPackageId, name, version, uploadedAt}))} as $d
+      | "\($d.notInBackup | length)\u001f\($d.uploadedAfterBackup)\u001f\($d.inManifest)\u001f\(
+           $d.notInBackup | map("\(.name) \(.version) (\(.mainPackageId[0:12])…, uploaded \(.uploadedAt))")
+           | join(", "))",
+        ($d | tojson)' "$out")
+  IFS=$US read -r n_missing n_after n_before missing <<<"$counts"
   if [[ "$n_missing" -gt 0 ]]; then
-    missing=$(jq -r '.notInBackup | map("\(.name) \(.version) (\(.mainPackageId[0:12])…, uploaded \(.uploadedAt))") | join(", ")' <<<"$details")
     add_check dars-covered fail "$n_missing registry DAR(s) uploaded before the backup are not in its DAR list, so a restore would lose them and dar-sync upload --since would not bring them back: $missing; take a new backup" "$details"
   else
     add_check dars-covered ok "$n_before registry DAR(s) are in the backup, $n_after uploaded after it will be re-uploaded by runbook A" "$details"
@@ -565,14 +609,14 @@ on_restored() {
 }
 
 check_integration_db_restore() {
-  local p format rc=0 details out="$work/restored-status.json"
-  if [[ "$(jq -r '.artifacts.integrationDb == null' "$manifest_path")" == true ]]; then
+  local p rc=0 details out="$work/restored-status.json" summary has_checkpoint has_last offset rt
+  if [[ "$has_idb" != 1 ]]; then
     add_check integration-db-restore skipped "the manifest records no Integration DB dump (backup-manifest.sh --integration-db-dump)" '{}'
     return
   fi
-  p=$(artifact_path integrationDb)
-  format=$(jq -r '.artifacts.integrationDb.format // "custom"' "$manifest_path")
-  details=$(jq -cn --arg p "$p" --arg f "$format" '{path: $p, format: $f}')
+  p=$(resolve_path "$idb_path")
+  local format=${idb_format:-custom}
+  details="{\"path\":$(json_str "$p"),\"format\":$(json_str "$format")}"
   if [[ ! -e "$p" ]]; then
     add_check integration-db-restore fail "Integration DB dump $p is missing" "$details"
     return
@@ -588,39 +632,43 @@ check_integration_db_restore() {
     return
   fi
   # What a real restore does next: bring the schema to this version of the tools.
-  rc=0
   on_restored "$ingest_ctl" migrate >"$work/migrate.json" || rc=$?
   if [[ "$rc" -ne 0 ]]; then
     add_check integration-db-restore fail "the restored Integration DB cannot be migrated: $(tool_error "$work/migrate.json")" "$details"
     return
   fi
-  rc=0
   on_restored env -u CANTON_LEDGER_API "$ingest_ctl" --ingester "$ingester" status >"$out" || rc=$?
   if [[ "$rc" -ne 0 ]]; then
-    add_check integration-db-restore fail "ingest-ctl status on the restored Integration DB failed (exit $rc): $(tool_error "$out")" "$details"
+    add_check integration-db-restore fail "the restored Integration DB has no readable checkpoint for ingester $ingester (ingest-ctl status, exit $rc): $(tool_error "$out")" "$details"
     return
   fi
-  details=$(jq -cs --argjson d "$details" --arg i "$ingester" \
-    '(map(select(.type == "status")) | last) as $s
-     | $d + {ingester: $i, checkpoint: $s.checkpoint, lastTransaction: $s.lastTransaction}' "$out")
-  if [[ "$(jq -r '.checkpoint == null' <<<"$details")" == true ]]; then
+  # Line 1: summary; line 2: the details; line 3: the last transaction (or null).
+  {
+    IFS= read -r summary
+    IFS= read -r details
+    IFS= read -r last
+  } < <(jq -rs --argjson d "$details" --arg i "$ingester" '
+      (map(select(.type == "status")) | last) as $s
+      | "\(if $s.checkpoint == null then 0 else 1 end)\u001f\(if $s.lastTransaction == null then 0 else 1 end)\u001f\($s.checkpoint.offset)\u001f\($s.checkpoint.recordTime)",
+        ($d + {ingester: $i, checkpoint: $s.checkpoint, lastTransaction: $s.lastTransaction} | tojson),
+        ($s.lastTransaction | tojson)' "$out")
+  IFS=$US read -r has_checkpoint has_last offset rt <<<"$summary"
+  if [[ "$has_checkpoint" != 1 ]]; then
     add_check integration-db-restore fail "the restored Integration DB holds no checkpoint for ingester $ingester" "$details"
     return
   fi
-  if [[ "$(jq -r '.lastTransaction == null' <<<"$details")" == false ]]; then
-    jq -c '.lastTransaction' <<<"$details" >"$work/restored-last.json"
-  fi
-  add_check integration-db-restore ok "restores; checkpoint of $ingester at offset $(jq -r .checkpoint.offset <<<"$details"), record time $(jq -r .checkpoint.recordTime <<<"$details")" "$details"
+  [[ "$has_last" == 1 ]] && printf '%s\n' "$last" >"$work/restored-last.json"
+  add_check integration-db-restore ok "restores; checkpoint of $ingester at offset $offset, record time $rt" "$details"
   bash "$pg_tmp" stop "$pg_dir" >/dev/null 2>&1 || true
   pg_dir=""
 }
 
 check_checkpoint_lookup() {
-  local input="$work/lookup-input.json" source out="$work/lookup.json" rc=0 details msg
+  local input="$work/lookup-input.json" source out="$work/lookup.json" rc=0 details msg summary
   if [[ -s "$work/restored-last.json" ]]; then
     cp "$work/restored-last.json" "$input"
     source=restored-integration-db
-  elif [[ "$(jq -r '.ingestion.lastTransaction == null' "$manifest_path")" == false ]]; then
+  elif [[ "$has_last_tx" == 1 ]]; then
     jq -c '.ingestion.lastTransaction' "$manifest_path" >"$input"
     source=manifest
   else
@@ -628,11 +676,22 @@ check_checkpoint_lookup() {
     return
   fi
   "$offset_lookup" - <"$input" >"$out" || rc=$?
-  details=$(jq -c --arg src "$source" '{source: $src, synchronizerId, recordTime}' "$input")
+  # Line 1: record time and offset; line 2: the details.
+  {
+    IFS= read -r summary
+    IFS= read -r details
+  } < <(jq -rn --arg src "$source" --slurpfile in "$input" --rawfile out "$out" '
+      ($in[0]) as $i
+      | ($out | split("\n") | map(select(. != "") | (try fromjson catch null))
+         | map(select(type == "object" and .type == "offset")) | last) as $o
+      | "\($i.recordTime)\u001f\($o.offset // "")",
+        ({source: $src, synchronizerId: $i.synchronizerId, recordTime: $i.recordTime}
+         + (if $o == null then {} else {offset: $o.offset} end) | tojson)')
+  local rt offset
+  IFS=$US read -r rt offset <<<"$summary"
   case $rc in
   0)
-    details=$(jq -cs --argjson d "$details" '$d + {offset: (map(select(.type == "offset")) | last | .offset)}' "$out")
-    add_check checkpoint-lookup ok "record time $(jq -r .recordTime <<<"$details") ($source) resolves to offset $(jq -r .offset <<<"$details") on the node" "$details"
+    add_check checkpoint-lookup ok "record time $rt ($source) resolves to offset $offset on the node" "$details"
     ;;
   3 | 4)
     msg=$(tool_error "$out")
@@ -640,7 +699,7 @@ check_checkpoint_lookup() {
     ;;
   *)
     msg=$(tool_error "$out")
-    add_check checkpoint-lookup fail "the node cannot resolve record time $(jq -r .recordTime <<<"$details") ($source) to an offset (exit $rc): ${msg:-see stderr}; runbook A step 5 would fail with this backup" "$details"
+    add_check checkpoint-lookup fail "the node cannot resolve record time $rt ($source) to an offset (exit $rc): ${msg:-see stderr}; runbook A step 5 would fail with this backup" "$details"
     ;;
   esac
 }
@@ -662,11 +721,10 @@ write_atomically() {
 }
 
 textfile_metrics() {
-  local report=$1 previous=$2 success_ts
-  success_ts=$(jq -r --arg prev "$previous" \
-    'if .exitCode == 0 then .checkedAtUnix else ($prev | tonumber? // 0) end' <<<"$report")
-  jq -j --argjson success "$success_ts" '
-    def gauge(name; help): "# HELP \(name) \(help)\n# TYPE \(name) gauge";
+  local report=$1 previous=$2
+  jq -j --arg prev "$previous" '
+    (if .exitCode == 0 then .checkedAtUnix else ($prev | tonumber? // 0) end) as $success
+    | def gauge(name; help): "# HELP \(name) \(help)\n# TYPE \(name) gauge";
     def esc: gsub("\\\\"; "\\\\\\\\") | gsub("\""; "\\\"");
     [ gauge("canton_dr_verify_last_success_timestamp_seconds";
         "Unix time of the last verify-backup.sh run that exited 0 (kept from the previous file otherwise)."),
@@ -761,7 +819,7 @@ main() {
   unset_live=()
   for c in "${LIVE_PG_VARS[@]}"; do unset_live+=(-u "$c"); done
   export CANTON_DR_OUTPUT=json
-  : >"$work/checks.ndjson"
+  : >"$work/checks.us"
 
   local started_us
   started_us=$(now_micros)
@@ -770,7 +828,7 @@ main() {
   backup_time=""
   if check_manifest "$manifest_arg"; then
     backup_age_us=$((started_us - backup_us))
-    [[ -n "$ingester" ]] || ingester=$(jq -r '.ingestion.ingester // "tx-ingest"' "$manifest_path")
+    [[ -n "$ingester" ]] || ingester=${manifest_ingester:-tx-ingest}
     local name
     for name in "${CHECKS[@]:1}"; do
       if is_skipped "$name"; then
@@ -801,13 +859,19 @@ main() {
     done
   fi
 
-  local now_us report status exit_code
+  local now_us report status exit_code line summary
   now_us=$(now_micros)
-  report=$(jq -cs --arg kind "$KIND" --argjson v "$SCHEMA_VERSION" \
+  # Line 1: status, exit code, summary for the log; line 2: the report.
+  {
+    IFS= read -r line
+    IFS= read -r report
+  } < <(jq -Rrs --arg kind "$KIND" --argjson v "$SCHEMA_VERSION" \
     --arg at "$(micros_to_rfc3339 "$now_us")" --argjson at_unix "$((now_us / 1000000))" \
     --arg mp "$manifest_path" --argjson age "${backup_age_us:-null}" \
     --argjson bt_unix "${backup_us:-null}" --argjson fail_on_warn "$fail_on_warn" '
-      . as $checks
+      split("\n") | map(select(. != "") | split("\u001f")
+        | {check: .[0], status: .[1], message: .[2], details: (.[3] | fromjson)})
+      | . as $checks
       | ($checks | map(select(.check == "manifest")) | .[0]) as $manifest
       | ($checks | map(select(.check != "manifest"))) as $backup_checks
       | ($backup_checks | map(select(.status != "skipped")) | length) as $ran
@@ -831,11 +895,14 @@ main() {
          summary: {manifest: $manifest.status, ran: $ran, ok: count("ok"), warn: count("warn"),
                    fail: count("fail"), unavailable: count("unavailable"),
                    skipped: count("skipped")},
-         checks: $checks}' "$work/checks.ndjson")
-  status=$(jq -r .status <<<"$report")
-  exit_code=$(jq -r .exitCode <<<"$report")
+         checks: $checks}
+      | ("\(.status)\u001f\(.exitCode)\u001f" + (.summary
+          | "manifest \(.manifest); \(.ran) check(s) ran: \(.ok) ok, \(.warn) warn, \(.fail) fail, \(.unavailable) unavailable; \(.skipped) skipped")),
+        tojson' "$work/checks.us")
+  IFS=$US read -r status exit_code summary <<<"$line"
+  [[ -n "$report" && "$exit_code" =~ ^[0-9]+$ ]] || die "cannot assemble the report" "" 2
   if [[ -n "$report_file" ]]; then
-    jq . <<<"$report" | write_atomically "$report_file" || true
+    printf '%s\n' "$report" | write_atomically "$report_file" || true
   fi
   if [[ -n "$textfile" ]]; then
     local previous=""
@@ -845,7 +912,7 @@ main() {
     # $(...) would drop the final newline that the textfile format needs: pipe.
     textfile_metrics "$report" "$previous" | write_atomically "$textfile" || true
   fi
-  log "status $status (exit $exit_code): $(jq -r '.summary | "manifest \(.manifest); \(.ran) check(s) ran: \(.ok) ok, \(.warn) warn, \(.fail) fail, \(.unavailable) unavailable; \(.skipped) skipped"' <<<"$report")"
+  log "status $status (exit $exit_code): $summary"
   : >"$work/emitted"
   echo "$report"
   exit "$exit_code"
