@@ -74,14 +74,21 @@ exec 3>&1
 cleanup() {
   local rc=$?
   if [[ "$rc" -ne 0 && ! -e "$work/emitted" ]]; then
-    # An unexpected failure: still print one JSON error that matches the exit code.
-    emit_error "unexpected failure (exit $rc); see the messages above" "" 2
-    rc=2
+    if [[ "$rc" -eq 130 || "$rc" -eq 143 ]]; then
+      emit_error "interrupted by a signal; nothing was written" "rerun it" "$rc"
+    else
+      # An unexpected failure: still one JSON error that matches the exit code.
+      emit_error "unexpected failure (exit $rc); see the messages above" "" 2
+      rc=2
+    fi
   fi
   rm -rf "$work"
   exit "$rc"
 }
 trap cleanup EXIT
+# Ctrl-C and kill end through cleanup (the EXIT trap), with 128+signal.
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 status_word() {
   case $1 in
@@ -89,6 +96,7 @@ status_word() {
   1) echo failed ;;
   2) echo usage-error ;;
   3) echo unavailable ;;
+  130 | 143) echo interrupted ;;
   *) echo error ;;
   esac
 }

@@ -87,17 +87,26 @@ cleanup() {
     bash "$pg_tmp" stop "$pg_dir" >/dev/null 2>&1 || true
   fi
   if [[ "$rc" -ne 0 && ! -e "$work/emitted" ]]; then
-    emit_error "unexpected failure (exit $rc); see the messages above" "" 2
-    rc=2
+    if [[ "$rc" -eq 130 || "$rc" -eq 143 ]]; then
+      emit_error "interrupted by a signal; nothing was written" "rerun it" "$rc"
+    else
+      # An unexpected failure: still one JSON error that matches the exit code.
+      emit_error "unexpected failure (exit $rc); see the messages above" "" 2
+      rc=2
+    fi
   fi
   rm -rf "$work"
   exit "$rc"
 }
 trap cleanup EXIT
+# Ctrl-C and kill end through cleanup (the EXIT trap), with 128+signal.
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 emit_error() {
   local msg=$1 hint=$2 code=$3 status=usage-error
   [[ "$code" -eq 3 ]] && status=unavailable
+  [[ "$code" -ge 128 ]] && status=interrupted
   : >"$work/emitted"
   echo "verify-backup: error: $msg" >&2
   [[ -n "$hint" ]] && echo "hint: $hint" >&2
@@ -321,6 +330,15 @@ check_manifest() {
   fi
   manifest_path=$(readlink -f "$manifest_path")
   manifest_dir=$(dirname "$manifest_path")
+  # Also accepted: what backup-manifest.sh prints ({"type":"backup-manifest",
+  # "manifest":{…}}); every later read uses the unwrapped copy.
+  manifest_doc="$work/manifest.json"
+  if ! jq -c 'if type == "object" and .type == "backup-manifest" then .manifest else . end' \
+    "$manifest_path" >"$manifest_doc" 2>/dev/null; then
+    add_check manifest fail "manifest $manifest_path is not JSON" \
+      "{\"path\":$(json_str "$manifest_path")}"
+    return 1
+  fi
   if ! fields=$(jq -r '
       def s: if . == null then "" else tostring end;
       if type != "object" then "not-an-object" else
@@ -333,7 +351,7 @@ check_manifest() {
         (.artifacts.integrationDb.path | s), (.artifacts.integrationDb.format | s),
         (if (.dars.items | type) == "array" then "1" else "0" end),
         (if .ingestion.lastTransaction == null then "0" else "1" end)
-      ] | join("\u001f") end' "$manifest_path" 2>/dev/null) ||
+      ] | join("\u001f") end' "$manifest_doc" 2>/dev/null) ||
     [[ "$fields" == not-an-object ]]; then
     add_check manifest fail "manifest $manifest_path is not a JSON object" \
       "{\"path\":$(json_str "$manifest_path")}"
@@ -402,7 +420,7 @@ check_backup_files() {
       ["validatorApp", "participant", "integrationDb", "identities"][] as $a
       | .artifacts[$a] as $x
       | [$a, (if $x == null then "0" else "1" end), ($x.path // ""), ($x.type // "file"),
-         ($x.size // -1 | tostring), ($x.sha256 // "")] | join("\u001f")' "$manifest_path")
+         ($x.size // -1 | tostring), ($x.sha256 // "")] | join("\u001f")' "$manifest_doc")
   while IFS=$US read -r a present p want_type want_size want_sha; do
     if [[ "$present" == 0 ]]; then
       if [[ "$a" == validatorApp || "$a" == participant ]]; then
@@ -525,7 +543,7 @@ check_dars_covered() {
   {
     IFS= read -r counts
     IFS= read -r details
-  } < <(jq -rs --slurpfile m "$manifest_path" --arg bt "$backup_time" '
+  } < <(jq -rs --slurpfile m "$manifest_doc" --arg bt "$backup_time" '
       ($m[0].dars.items | map(.mainPackageId)) as $listed
       | [ .[] | select(.type == "present" or .type == "missing") ] as $registry
       | ($registry | map(select((.uploadedAt // "") < $bt))) as $before
@@ -669,7 +687,7 @@ check_checkpoint_lookup() {
     cp "$work/restored-last.json" "$input"
     source=restored-integration-db
   elif [[ "$has_last_tx" == 1 ]]; then
-    jq -c '.ingestion.lastTransaction' "$manifest_path" >"$input"
+    jq -c '.ingestion.lastTransaction' "$manifest_doc" >"$input"
     source=manifest
   else
     add_check checkpoint-lookup skipped "no ingested transaction in the backup to look up" '{}'

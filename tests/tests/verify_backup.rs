@@ -712,6 +712,13 @@ fn manifest_records_the_dumps_the_dars_and_the_checkpoint() {
     assert_eq!(json["manifest"]["backupTime"], m["backupTime"]);
     assert!(!dry_out.exists(), "a dry run must write nothing");
 
+    // What the script prints is accepted as a manifest too.
+    let printed = f.path("printed.json");
+    std::fs::write(&printed, json.to_string()).unwrap();
+    let run = f.verify(&printed, &SKIP_RESTORE);
+    assert_eq!(run.status(), "ok", "{}", run.report);
+    assert_eq!(run.report["backupTime"], m["backupTime"]);
+
     // Mis-ordered dumps are recorded, with a warning.
     let bad = DumpTimes {
         app_end: times.participant_start + Duration::seconds(1),
