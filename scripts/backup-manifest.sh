@@ -301,6 +301,11 @@ tool_failed() {
     "fix the cause above and rerun: the manifest is written only when everything was read" "$code"
 }
 
+# A flag's value: a usage error when the flag is last or its value is empty.
+need() {
+  [[ $# -ge 2 && -n "$2" ]] || die "$1 needs a value" "see: backup-manifest.sh --help"
+}
+
 main() {
   local validator_app=${BACKUP_VALIDATOR_APP_DUMP:-} va_started=${BACKUP_VALIDATOR_APP_STARTED_AT:-}
   local va_finished=${BACKUP_VALIDATOR_APP_FINISHED_AT:-}
@@ -314,34 +319,35 @@ main() {
   warnings=()
   while [[ $# -gt 0 ]]; do
     case $1 in
-    --validator-app-dump) validator_app=${2:?$1 needs a path}; shift 2 ;;
-    --validator-app-started-at) va_started=${2:?$1 needs a time}; shift 2 ;;
-    --validator-app-finished-at) va_finished=${2:?$1 needs a time}; shift 2 ;;
-    --participant-dump) participant=${2:?$1 needs a path}; shift 2 ;;
-    --participant-started-at) p_started=${2:?$1 needs a time}; shift 2 ;;
-    --participant-finished-at) p_finished=${2:?$1 needs a time}; shift 2 ;;
-    --integration-db-dump) idb=${2:?$1 needs a path}; shift 2 ;;
-    --integration-db-started-at) idb_started=${2:?$1 needs a time}; shift 2 ;;
-    --integration-db-finished-at) idb_finished=${2:?$1 needs a time}; shift 2 ;;
-    --identities-dump) identities=${2:?$1 needs a path}; shift 2 ;;
-    --backup-id) backup_id=${2:?$1 needs an id}; shift 2 ;;
-    --out) out=${2:?$1 needs a file}; shift 2 ;;
-    --out-dir) out_dir=${2:?$1 needs a directory}; shift 2 ;;
+    --validator-app-dump) need "$@"; validator_app=$2; shift 2 ;;
+    --validator-app-started-at) need "$@"; va_started=$2; shift 2 ;;
+    --validator-app-finished-at) need "$@"; va_finished=$2; shift 2 ;;
+    --participant-dump) need "$@"; participant=$2; shift 2 ;;
+    --participant-started-at) need "$@"; p_started=$2; shift 2 ;;
+    --participant-finished-at) need "$@"; p_finished=$2; shift 2 ;;
+    --integration-db-dump) need "$@"; idb=$2; shift 2 ;;
+    --integration-db-started-at) need "$@"; idb_started=$2; shift 2 ;;
+    --integration-db-finished-at) need "$@"; idb_finished=$2; shift 2 ;;
+    --identities-dump) need "$@"; identities=$2; shift 2 ;;
+    --backup-id) need "$@"; backup_id=$2; shift 2 ;;
+    --out) need "$@"; out=$2; shift 2 ;;
+    --out-dir) need "$@"; out_dir=$2; shift 2 ;;
     --dry-run) dry_run=1; shift ;;
-    --admin-api) export CANTON_ADMIN_API=${2:?$1 needs HOST:PORT}; shift 2 ;;
-    --access-token-file) export CANTON_ACCESS_TOKEN_FILE=${2:?$1 needs a file}; shift 2 ;;
+    --admin-api) need "$@"; export CANTON_ADMIN_API=$2; shift 2 ;;
+    --access-token-file) need "$@"; export CANTON_ACCESS_TOKEN_FILE=$2; shift 2 ;;
     --tls) export CANTON_TLS=true; shift ;;
-    --ca-cert) export CANTON_CA_CERT=${2:?$1 needs a file}; shift 2 ;;
+    --ca-cert) need "$@"; export CANTON_CA_CERT=$2; shift 2 ;;
     --db-url)
-      url_has_password "${2:?$1 needs a URL}" &&
+      need "$@"
+      url_has_password "$2" &&
         die "--db-url carries a password, which would show in ps" \
           "put the password in PGPASSWORD, or the whole URL in INTEGRATION_DB_URL"
       export INTEGRATION_DB_URL=$2
       shift 2
       ;;
-    --schema) export INTEGRATION_DB_SCHEMA=${2:?$1 needs a name}; shift 2 ;;
-    --ingester) export INGESTER_NAME=${2:?$1 needs a name}; shift 2 ;;
-    --bin-dir) export CANTON_DR_BIN_DIR=${2:?$1 needs a directory}; shift 2 ;;
+    --schema) need "$@"; export INTEGRATION_DB_SCHEMA=$2; shift 2 ;;
+    --ingester) need "$@"; export INGESTER_NAME=$2; shift 2 ;;
+    --bin-dir) need "$@"; export CANTON_DR_BIN_DIR=$2; shift 2 ;;
     -h | --help) usage ;;
     *) die "unknown argument '$1'" "see: backup-manifest.sh --help" ;;
     esac

@@ -770,6 +770,11 @@ textfile_metrics() {
     ] | join("\n") + "\n"' <<<"$report"
 }
 
+# A flag's value: a usage error when the flag is last or its value is empty.
+need() {
+  [[ $# -ge 2 && -n "$2" ]] || die "$1 needs a value" "see: verify-backup.sh --help"
+}
+
 main() {
   local manifest_arg=${BACKUP_MANIFEST:-}
   local max_age_arg=${VERIFY_BACKUP_MAX_AGE:-4h} warn_age_arg=${VERIFY_BACKUP_WARN_AGE:-25d}
@@ -784,29 +789,30 @@ main() {
   fi
   while [[ $# -gt 0 ]]; do
     case $1 in
-    --manifest) manifest_arg=${2:?$1 needs a path}; shift 2 ;;
-    --max-age) max_age_arg=${2:?$1 needs a duration}; shift 2 ;;
-    --warn-age) warn_age_arg=${2:?$1 needs a duration}; shift 2 ;;
-    --fail-age) fail_age_arg=${2:?$1 needs a duration}; shift 2 ;;
-    --skip) skip+=("${2:?$1 needs a check name}"); shift 2 ;;
+    --manifest) need "$@"; manifest_arg=$2; shift 2 ;;
+    --max-age) need "$@"; max_age_arg=$2; shift 2 ;;
+    --warn-age) need "$@"; warn_age_arg=$2; shift 2 ;;
+    --fail-age) need "$@"; fail_age_arg=$2; shift 2 ;;
+    --skip) need "$@"; skip+=("$2"); shift 2 ;;
     --no-hash) no_hash=1; shift ;;
     --fail-on-warn) fail_on_warn=1; shift ;;
-    --report) report_file=${2:?$1 needs a file}; shift 2 ;;
-    --textfile) textfile=${2:?$1 needs a file}; shift 2 ;;
-    --admin-api) export CANTON_ADMIN_API=${2:?$1 needs HOST:PORT}; shift 2 ;;
-    --access-token-file) export CANTON_ACCESS_TOKEN_FILE=${2:?$1 needs a file}; shift 2 ;;
+    --report) need "$@"; report_file=$2; shift 2 ;;
+    --textfile) need "$@"; textfile=$2; shift 2 ;;
+    --admin-api) need "$@"; export CANTON_ADMIN_API=$2; shift 2 ;;
+    --access-token-file) need "$@"; export CANTON_ACCESS_TOKEN_FILE=$2; shift 2 ;;
     --tls) export CANTON_TLS=true; shift ;;
-    --ca-cert) export CANTON_CA_CERT=${2:?$1 needs a file}; shift 2 ;;
+    --ca-cert) need "$@"; export CANTON_CA_CERT=$2; shift 2 ;;
     --db-url)
-      url_has_password "${2:?$1 needs a URL}" &&
+      need "$@"
+      url_has_password "$2" &&
         die "--db-url carries a password, which would show in ps" \
           "put the password in PGPASSWORD, or the whole URL in INTEGRATION_DB_URL"
       export INTEGRATION_DB_URL=$2
       shift 2
       ;;
-    --schema) export INTEGRATION_DB_SCHEMA=${2:?$1 needs a name}; shift 2 ;;
-    --ingester) ingester=${2:?$1 needs a name}; shift 2 ;;
-    --bin-dir) export CANTON_DR_BIN_DIR=${2:?$1 needs a directory}; shift 2 ;;
+    --schema) need "$@"; export INTEGRATION_DB_SCHEMA=$2; shift 2 ;;
+    --ingester) need "$@"; ingester=$2; shift 2 ;;
+    --bin-dir) need "$@"; export CANTON_DR_BIN_DIR=$2; shift 2 ;;
     -h | --help) usage ;;
     *) die "unknown argument '$1'" "see: verify-backup.sh --help" ;;
     esac
