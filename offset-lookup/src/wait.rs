@@ -30,12 +30,13 @@ pub struct WaitOptions {
 }
 
 impl WaitOptions {
-    /// Waiting up to `timeout` with the default backoff (250 ms doubling to 5 s).
+    /// Waiting up to `timeout` with the default backoff (250 ms doubling to 2 s:
+    /// one cheap call per poll, so a caught-up node is noticed quickly).
     pub fn new(timeout: Duration, progress: bool) -> Self {
         WaitOptions {
             timeout,
             initial_backoff: Duration::from_millis(250),
-            max_backoff: Duration::from_secs(5),
+            max_backoff: Duration::from_secs(2),
             progress,
         }
     }

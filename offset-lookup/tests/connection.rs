@@ -58,7 +58,7 @@ fn unavailable_during_wait_is_waited_out() {
     let sim = Sim::start(&[]);
     let a = sim.deposit("acct-a", false);
     // More failures than the retry policy's 5 attempts: only --wait gets through.
-    sim.ctl(&["fault", "unavailable", "--calls", "7", "--api", "admin"]);
+    sim.ctl(&["fault", "unavailable", "--calls", "6", "--api", "admin"]);
     let out = sim
         .lookup()
         .at(&a.record_time)

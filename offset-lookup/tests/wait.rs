@@ -105,3 +105,34 @@ fn restored_node_is_waited_for_and_answers_with_its_new_offsets() {
         "the restored node's own offset"
     );
 }
+
+#[test]
+fn progress_lines_only_when_stderr_is_a_terminal() {
+    let sim = Sim::start(&["--clean-head-lag", "10s"]);
+    let a = sim.deposit("acct-a", false);
+    // `script` runs the lookup on a pseudo-terminal (stdout and stderr).
+    let command = format!(
+        "{} --admin-api {} --synchronizer-id {} --timestamp {} --wait --timeout 2500ms",
+        env!("CARGO_BIN_EXE_offset-lookup"),
+        sim.admin,
+        support::SYNC,
+        a.record_time
+    );
+    let out = std::process::Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("CANTON_DR_OUTPUT", "json")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("script(1) from util-linux");
+    assert_eq!(out.status.code(), Some(4));
+    let terminal = String::from_utf8_lossy(&out.stdout);
+    let progress: Vec<&str> = terminal
+        .lines()
+        .filter(|l| l.starts_with("offset-lookup: waiting for the node to process up to"))
+        .collect();
+    assert!(progress.len() >= 2, "{terminal}");
+    assert!(progress[0].contains("attempt 1, "), "{terminal}");
+    assert!(progress[0].ends_with("not caught up yet"), "{terminal:?}");
+}
