@@ -205,19 +205,14 @@ impl Synchronizer {
             holding_keys: HashMap::new(),
             balances: HashMap::new(),
         };
-        for (i, line) in lines.iter().enumerate() {
-            let u: SequencedUpdate = serde_json::from_str(line).map_err(|e| {
-                std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    format!("{} line {}: {e}", sync.log.path().display(), i + 1),
-                )
-            })?;
+        let path = sync.log.path().to_path_buf();
+        for (i, u) in parse_lines(&lines, &path)?.into_iter().enumerate() {
             if u.seq != i as u64 {
                 return Err(std::io::Error::new(
                     std::io::ErrorKind::InvalidData,
                     format!(
                         "{} line {}: sequence number {} out of order",
-                        sync.log.path().display(),
+                        path.display(),
                         i + 1,
                         u.seq
                     ),
@@ -374,6 +369,49 @@ impl Synchronizer {
     pub fn save_clock(&self, clock: ClockFile) -> std::io::Result<()> {
         write_json(&self.dir.join("clock.json"), &clock)
     }
+}
+
+/// Parses history lines on every core (start-up time is dominated by this).
+fn parse_lines(lines: &[String], path: &Path) -> std::io::Result<Vec<SequencedUpdate>> {
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .clamp(1, 8);
+    let chunk = lines.len().div_ceil(threads).max(1);
+    let parts: Vec<Result<Vec<SequencedUpdate>, String>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = lines
+            .chunks(chunk)
+            .enumerate()
+            .map(|(c, part)| {
+                scope.spawn(move || {
+                    part.iter()
+                        .enumerate()
+                        .map(|(j, l)| {
+                            serde_json::from_str::<SequencedUpdate>(l)
+                                .map_err(|e| format!("line {}: {e}", c * chunk + j + 1))
+                        })
+                        .collect::<Result<Vec<_>, _>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err("parser thread panicked".into()))
+            })
+            .collect()
+    });
+    let mut out = Vec::with_capacity(lines.len());
+    for part in parts {
+        out.extend(part.map_err(|e| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("{} {e}", path.display()),
+            )
+        })?);
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
