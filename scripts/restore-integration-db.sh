@@ -117,9 +117,8 @@ parse_args() {
 # Options that shape the restore: from the flags, else from the first run.
 reconcile_options() {
   local j_reason j_ttl j_lost
-  j_reason=$(jq -r '.reason // ""' <<<"$JOURNAL_OPTIONS")
-  j_ttl=$(jq -r '.ttl // ""' <<<"$JOURNAL_OPTIONS")
-  j_lost=$(jq -r '.dbLost // false' <<<"$JOURNAL_OPTIONS")
+  { IFS= read -r j_reason; IFS= read -r j_ttl; IFS= read -r j_lost; } < <(jq -r \
+    '(.reason // "" | gsub("\n"; " ")), (.ttl // ""), (.dbLost // false)' <<<"$JOURNAL_OPTIONS")
   [[ -n "$REASON" ]] || REASON=$j_reason
   if [[ -n "$TTL" && -n "$j_ttl" && "$TTL" != "$j_ttl" ]]; then
     cdr_die "this restore was started with --ttl $j_ttl, not $TTL" \
@@ -257,10 +256,8 @@ step_b4() {
 
 step() {
   cdr_step "$@"
-  if [[ "$CDR_DRY_RUN" -eq 1 ]]; then
+  if [[ "$CDR_STEP_RAN" -eq 1 ]]; then
     VALUES=$(jq -c --argjson v "$STEP_VALUES" '. + $v' <<<"$VALUES")
-  else
-    VALUES=$(journal_values)
   fi
 }
 
@@ -270,7 +267,9 @@ main() {
   GATE=$(cdr_find_tool withdrawal-gate)
   export CANTON_DR_OUTPUT=json
 
-  journal_open
+  # Everything is checked before the state directory is created or locked.
+  journal_locate
+  journal_check_runbook
   JOURNAL_OPTIONS=$(journal_first_options)
   if journal_finished; then
     cdr_log "this restore finished already (journal $CDR_JOURNAL); nothing to do"
@@ -278,6 +277,8 @@ main() {
     finish_run 0
   fi
   reconcile_options
+  journal_open
+  journal_finished && finish_run 0
   trap 'on_interrupt INT' INT
   trap 'on_interrupt TERM' TERM
   [[ "$CDR_DRY_RUN" -eq 1 ]] || run_started "$(run_options)"

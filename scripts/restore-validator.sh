@@ -208,21 +208,25 @@ run_options() {
 
 # Options that shape the restore must stay those of its first run.
 reconcile_options() {
-  local key j now
   [[ "$JOURNAL_OPTIONS" != '{}' ]] || return 0
-  if [[ "$(jq -r '.nonUniqueRecordTimes' <<<"$JOURNAL_OPTIONS")" == true && "$NON_UNIQUE" -eq 0 ]]; then
+  local j_nu j_ingester j_schema
+  { read -r j_nu; read -r j_ingester; read -r j_schema; } < <(jq -r \
+    '(.nonUniqueRecordTimes // false), (.ingester // ""), (.schema // "")' <<<"$JOURNAL_OPTIONS")
+  if [[ "$j_nu" == true && "$NON_UNIQUE" -eq 0 ]]; then
     cdr_log "this restore was started with --non-unique-record-times; keeping it"
     NON_UNIQUE=1
-  elif [[ "$(jq -r '.nonUniqueRecordTimes' <<<"$JOURNAL_OPTIONS")" == false && "$NON_UNIQUE" -eq 1 ]]; then
+  elif [[ "$j_nu" == false && "$NON_UNIQUE" -eq 1 ]]; then
     cdr_die "this restore was started without --non-unique-record-times" \
       "rerun without it, or start a new restore in a fresh --state-dir" "$CDR_USAGE"
   fi
-  for key in ingester schema; do
-    j=$(jq -r --arg k "$key" '.[$k] // ""' <<<"$JOURNAL_OPTIONS")
-    now=$(jq -r --arg k "$key" '.[$k]' <<<"$(run_options)")
-    [[ -z "$j" || "$j" == "$now" ]] || cdr_die "this restore was started with $key '$j', not '$now'" \
-      "rerun with the same --$key, or start a new restore in a fresh --state-dir" "$CDR_USAGE"
-  done
+  if [[ -n "$j_ingester" && "$j_ingester" != "${INGESTER_NAME:-tx-ingest}" ]]; then
+    cdr_die "this restore was started with ingester '$j_ingester', not '${INGESTER_NAME:-tx-ingest}'" \
+      "rerun with the same --ingester, or start a new restore in a fresh --state-dir" "$CDR_USAGE"
+  fi
+  if [[ -n "$j_schema" && "$j_schema" != "${INTEGRATION_DB_SCHEMA:-canton_integration}" ]]; then
+    cdr_die "this restore was started with schema '$j_schema', not '${INTEGRATION_DB_SCHEMA:-canton_integration}'" \
+      "rerun with the same --schema, or start a new restore in a fresh --state-dir" "$CDR_USAGE"
+  fi
 }
 
 # --- the steps -------------------------------------------------------------
@@ -259,8 +263,7 @@ step_a2() {
 step_a3() {
   check_backup_age || return
   local t_recovery sync_id
-  t_recovery=$(jq -r '.tRecovery // ""' <<<"$VALUES")
-  sync_id=$(jq -r '.synchronizerId // ""' <<<"$VALUES")
+  { read -r t_recovery; read -r sync_id; } < <(jq -r '(.tRecovery // ""), (.synchronizerId // "")' <<<"$VALUES")
   export CANTON_DR_BACKUP_TIME=$BACKUP_TIME CANTON_DR_T_RECOVERY=$t_recovery CANTON_DR_SYNCHRONIZER_ID=$sync_id
   local rc=0
   operator_restore A2 "restore the validator node from the backup of $BACKUP_TIME" \
@@ -308,14 +311,15 @@ step_a4() {
 }
 
 step_a5() {
-  if [[ "$(jq -r '.nothingIngested' <<<"$VALUES")" == true ]]; then
+  local input
+  input=$(jq -c 'if .nothingIngested then null else {synchronizerId, recordTime: .tRecovery} end' <<<"$VALUES")
+  if [[ "$input" == null ]]; then
     STEP_VALUES='{"offRecovery":0}'
     STEP_NOTE="nothing was ingested before the restore: ingestion starts from the ledger start"
     STEP_OUTPUT='{"type":"offset","offset":0}'
     return 0
   fi
-  local input args=(- --wait --timeout "$LOOKUP_TIMEOUT")
-  input=$(jq -c '{synchronizerId, recordTime: .tRecovery}' <<<"$VALUES")
+  local args=(- --wait --timeout "$LOOKUP_TIMEOUT")
   [[ "$NON_UNIQUE" -eq 1 ]] && args+=(--non-unique-record-times)
   if [[ "$CDR_DRY_RUN" -eq 1 ]]; then
     CDR_COMMANDS+=("$(cdr_quote offset-lookup "${args[@]}") <<< '$input'")
@@ -338,11 +342,10 @@ step_a6() {
       '{resumeAfter: "offRecovery (A5)", dedupFrom: (if $nu then .tRecovery else null end)}' <<<"$VALUES")
     return 0
   fi
-  lookup=$(jq -c '.output' <<<"$(journal_last A5)")
-  [[ "$lookup" != null ]] || lookup=$(jq -c '{type: "offset", offset: .offRecovery}' <<<"$VALUES")
+  lookup=$(journal_output A5)
   [[ "$CDR_DRY_RUN" -eq 1 ]] && args+=(--dry-run)
-  if [[ "$(jq -r '.nothingIngested' <<<"$VALUES")" == true ]]; then
-    cdr_tool "$INGEST_CTL" "${args[@]}" 0 || return
+  if [[ "$lookup" == null || "$VALUES" == *'"nothingIngested":true'* ]]; then
+    cdr_tool "$INGEST_CTL" "${args[@]}" "$(jq -r '.offRecovery // 0' <<<"$VALUES")" || return
   else
     cdr_tool --stdin "$lookup" "$INGEST_CTL" "${args[@]}" - || return
   fi
@@ -365,10 +368,8 @@ step_a7() {
 # Runs a step, then refreshes VALUES from the journal.
 step() {
   cdr_step "$@"
-  if [[ "$CDR_DRY_RUN" -eq 1 ]]; then
+  if [[ "$CDR_STEP_RAN" -eq 1 ]]; then
     VALUES=$(jq -c --argjson v "$STEP_VALUES" '. + $v' <<<"$VALUES")
-  else
-    VALUES=$(journal_values)
   fi
 }
 
@@ -380,7 +381,9 @@ main() {
   DAR_SYNC=$(cdr_find_tool dar-sync)
   export CANTON_DR_OUTPUT=json
 
-  journal_open
+  # Everything is checked before the state directory is created or locked.
+  journal_locate
+  journal_check_runbook
   JOURNAL_OPTIONS=$(journal_first_options)
   if journal_finished; then
     cdr_log "this restore finished already (journal $CDR_JOURNAL); nothing to do"
@@ -395,6 +398,9 @@ main() {
     check_backup_age || rc=$?
     [[ "$rc" -eq 0 ]] || cdr_die "$STEP_ERROR" "$STEP_HINT" "$rc"
   fi
+  journal_open
+  # Another run may have moved on while we were not holding the lock.
+  journal_finished && finish_run 0
   trap 'on_interrupt INT' INT
   trap 'on_interrupt TERM' TERM
   [[ "$CDR_DRY_RUN" -eq 1 ]] || run_started "$(run_options)"

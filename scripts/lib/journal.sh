@@ -29,6 +29,7 @@
 #   CANTON_DR_FAILPOINT=STEP:before   SIGKILL right after `started` is written
 #   CANTON_DR_FAILPOINT=STEP:after    SIGKILL after the step acted, before `done`
 #   CANTON_DR_FAILPOINT=STEP:fail     the step fails (exit 3) without acting
+#   CANTON_DR_FAILPOINT=STEP:interrupt  SIGINT (as Ctrl-C) after the step acted
 # (a comma-separated list of these is allowed).
 
 CDR_DRY_RUN=${CDR_DRY_RUN:-0}
@@ -38,11 +39,20 @@ CDR_CURRENT_TITLE=""
 CDR_CURRENT_ATTEMPT=0
 CDR_COMMANDS=()
 
-# Opens (creating) the state directory and its journal, and takes its lock so
-# that two runs never interleave. A dry run without a journal creates nothing.
-journal_open() {
+# Names the journal of $CDR_STATE_DIR, to read it before journal_open (an
+# absent journal reads as empty). Creates nothing.
+journal_locate() {
   CDR_JOURNAL="$CDR_STATE_DIR/journal.ndjson"
   CDR_OUT_DIR="$CDR_STATE_DIR/outputs"
+  if [[ -e "$CDR_JOURNAL" ]] && ! jq -e -s 'true' "$CDR_JOURNAL" >/dev/null 2>&1; then
+    cdr_die "the journal $CDR_JOURNAL is not NDJSON" "move it away and start in a fresh --state-dir" "$CDR_USAGE"
+  fi
+}
+
+# Opens (creating) the state directory and its journal, and takes its lock so
+# that two runs never interleave. A dry run creates nothing.
+journal_open() {
+  journal_locate
   if [[ "$CDR_DRY_RUN" -eq 1 ]]; then
     # A dry run writes nothing into the state directory: tool outputs go to
     # a scratch directory that is removed on exit.
@@ -63,10 +73,15 @@ journal_open() {
       "wait for it to finish (or end it), then rerun: the journal continues where it stopped" "$CDR_REFUSED"
   fi
   touch "$CDR_JOURNAL"
+}
+
+# Refuses a journal of the other runbook.
+journal_check_runbook() {
+  journal_exists || return 0
   local other
-  other=$(jq -r --arg r "$CDR_RUNBOOK" 'select(.type == "run" and .runbook != $r) | .runbook' \
-    "$CDR_JOURNAL" 2>/dev/null | head -n 1) ||
-    cdr_die "the journal $CDR_JOURNAL is not NDJSON" "move it away and start in a fresh --state-dir" "$CDR_USAGE"
+  other=$(grep -o '^{"type":"run","runbook":"[^"]*"' "$CDR_JOURNAL" | grep -v -F "\"$CDR_RUNBOOK\"" | head -n 1 || true)
+  other=${other##*:}
+  other=${other//\"/}
   [[ -z "$other" ]] || cdr_die "$CDR_STATE_DIR holds the journal of runbook '$other', not '$CDR_RUNBOOK'" \
     "use a separate --state-dir per runbook" "$CDR_USAGE"
 }
@@ -81,23 +96,36 @@ journal_append() {
   sync "$CDR_JOURNAL" 2>/dev/null || true
 }
 
+# The journal is written only by step_record and run records below, compact
+# and with keys in a fixed order, so that grep finds records without a JSON
+# parser (jq costs a process start each time).
+
 # The last record of STEP (empty when the step never started).
 journal_last() {
   journal_exists || return 0
-  jq -c --arg s "$1" 'select(.type == "step" and .step == $s)' "$CDR_JOURNAL" | tail -n 1
+  grep -F "{\"type\":\"step\",\"runbook\":\"$CDR_RUNBOOK\",\"step\":\"$1\"," "$CDR_JOURNAL" | tail -n 1 || true
+}
+
+# The status of a step record: done, started, failed, planned.
+record_status() {
+  [[ "$1" =~ ^\{\"type\":\"step\",\"runbook\":\"[^\"]*\",\"step\":\"[^\"]*\",\"title\":\"[^\"]*\",\"status\":\"([a-z]+)\" ]] &&
+    echo "${BASH_REMATCH[1]}"
 }
 
 # The status of STEP's last record: done, started, failed, or empty.
 journal_status() {
   local last
   last=$(journal_last "$1")
-  [[ -z "$last" ]] || jq -r '.status' <<<"$last"
+  [[ -z "$last" ]] || record_status "$last"
 }
 
 # The options of the first run of this journal ({} without one).
 journal_first_options() {
   local o=""
-  journal_exists && o=$(jq -c 'select(.type == "run" and .status == "started") | .options' "$CDR_JOURNAL" | head -n 1)
+  if journal_exists; then
+    o=$(grep -m 1 -F '{"type":"run","runbook":' "$CDR_JOURNAL" || true)
+    [[ -z "$o" ]] || o=$(jq -c '.options // {}' <<<"$o")
+  fi
   echo "${o:-{\}}"
 }
 
@@ -110,12 +138,12 @@ journal_values() {
   fi
 }
 
-# Value KEY recorded by the done STEP (`null` when absent), as JSON.
-journal_value() {
+# The `output` recorded by the done STEP (`null` when none), as JSON.
+journal_output() {
   local last
   last=$(journal_last "$1")
-  if [[ -n "$last" ]] && [[ "$(jq -r .status <<<"$last")" == "done" ]]; then
-    jq -c --arg k "$2" '.values[$k]' <<<"$last"
+  if [[ "$(record_status "$last")" == "done" ]]; then
+    jq -c '.output' <<<"$last"
   else
     echo null
   fi
@@ -123,14 +151,14 @@ journal_value() {
 
 # Whether the journal says the whole runbook finished.
 journal_finished() {
-  journal_exists && jq -e -s 'any(.[]; .type == "run" and .status == "done")' "$CDR_JOURNAL" >/dev/null
+  journal_exists && grep -q -F "{\"type\":\"run\",\"runbook\":\"$CDR_RUNBOOK\",\"status\":\"done\"" "$CDR_JOURNAL"
 }
 
 # Whether STEP was done by an earlier invocation (not this one).
 journal_done_before_this_run() {
   local last
   last=$(journal_last "$1")
-  [[ -n "$last" ]] && jq -e --arg id "$CDR_RUN_ID" '.status == "done" and .runId != $id' <<<"$last" >/dev/null
+  [[ "$(record_status "$last")" == "done" && "$last" != *"\"runId\":\"$CDR_RUN_ID\""* ]]
 }
 
 # Prints a step record to stdout (JSON) or a line (text).
@@ -149,24 +177,37 @@ emit_record() {
   fi
 }
 
-# Builds a step record.
+# A JSON string literal of $1 (pure bash: this runs a dozen times per step).
+json_str() {
+  local LC_ALL=C s=$1
+  s=${s//\\/\\\\}
+  s=${s//\"/\\\"}
+  s=${s//$'\n'/\\n}
+  s=${s//$'\r'/\\r}
+  s=${s//$'\t'/\\t}
+  s=${s//[$'\x01'-$'\x1f']/ }
+  printf '"%s"' "$s"
+}
+
+# A JSON string, or null for an empty $1.
+json_str_or_null() {
+  if [[ -z "$1" ]]; then printf null; else json_str "$1"; fi
+}
+
+# Builds a step record (keys in the fixed order the greps above rely on).
 #   step_record STATUS [EXIT_CODE]
 step_record() {
-  local status=$1 code=${2:-null} commands='[]'
-  if [[ "${#CDR_COMMANDS[@]}" -gt 0 ]]; then
-    commands=$(printf '%s\n' "${CDR_COMMANDS[@]}" | jq -R . | jq -cs .)
-  fi
-  jq -cn --arg rb "$CDR_RUNBOOK" --arg step "$CDR_CURRENT_STEP" --arg title "$CDR_CURRENT_TITLE" \
-    --arg status "$status" --arg at "$(cdr_now)" --arg run "$CDR_RUN_ID" \
-    --argjson attempt "$CDR_CURRENT_ATTEMPT" --argjson dry "$([[ "$CDR_DRY_RUN" -eq 1 ]] && echo true || echo false)" \
-    --argjson values "${STEP_VALUES:-{\}}" --argjson commands "$commands" --argjson code "$code" \
-    --arg error "${STEP_ERROR:-}" --arg hint "${STEP_HINT:-}" --argjson output "${STEP_OUTPUT:-null}" \
-    --arg note "${STEP_NOTE:-}" \
-    '{type: "step", runbook: $rb, step: $step, title: $title, status: $status, at: $at,
-      runId: $run, attempt: $attempt, dryRun: $dry, values: $values, commands: $commands,
-      exitCode: $code, error: (if $error == "" then null else $error end),
-      hint: (if $hint == "" then null else $hint end), output: $output}
-      + (if $note == "" then {} else {note: $note} end)'
+  local status=$1 code=${2:-null} commands="" c dry=false
+  for c in "${CDR_COMMANDS[@]}"; do
+    commands+="${commands:+,}$(json_str "$c")"
+  done
+  [[ "$CDR_DRY_RUN" -eq 1 ]] && dry=true
+  printf '{"type":"step","runbook":%s,"step":%s,"title":%s,"status":%s,"at":%s,"runId":%s,"attempt":%s,"dryRun":%s,"values":%s,"commands":[%s],"exitCode":%s,"error":%s,"hint":%s,"output":%s%s}' \
+    "$(json_str "$CDR_RUNBOOK")" "$(json_str "$CDR_CURRENT_STEP")" "$(json_str "${CDR_CURRENT_TITLE//\"/\'}")" \
+    "$(json_str "$status")" "$(json_str "$(cdr_now)")" "$(json_str "$CDR_RUN_ID")" "$CDR_CURRENT_ATTEMPT" "$dry" \
+    "${STEP_VALUES:-{\}}" "$commands" "$code" "$(json_str_or_null "${STEP_ERROR:-}")" \
+    "$(json_str_or_null "${STEP_HINT:-}")" "${STEP_OUTPUT:-null}" \
+    "$([[ -z "${STEP_NOTE:-}" ]] || printf ',"note":%s' "$(json_str "$STEP_NOTE")")"
 }
 
 # Applies a failpoint for STEP at POINT (before, after, fail); returns 1 for `fail`.
@@ -182,6 +223,10 @@ failpoint() {
       cdr_warn "failpoint $f: killing this run (SIGKILL)"
       kill -9 $$
       ;;
+    interrupt)
+      cdr_warn "failpoint $f: interrupting this run (SIGINT)"
+      kill -INT $$
+      ;;
     fail) return 1 ;;
     esac
   done
@@ -189,16 +234,19 @@ failpoint() {
 }
 
 # Runs STEP (see the header). Exits with the step's code when it fails.
+# CDR_STEP_RAN says whether it ran (1) or was done earlier (0).
 #   cdr_step STEP TITLE FUNCTION
 cdr_step() {
   local step=$1 title=$2 fn=$3 last status rc=0
   STEP_VALUES='{}'
   last=$(journal_last "$step")
   status=""
-  [[ -z "$last" ]] || status=$(jq -r .status <<<"$last")
+  [[ -z "$last" ]] || status=$(record_status "$last")
+  CDR_STEP_RAN=0
   if [[ "$status" == "done" ]]; then
-    cdr_log "$step $title: done earlier ($(jq -r .at <<<"$last")); not repeated"
-    emit_record "$(jq -c '. + {fromJournal: true}' <<<"$last")"
+    local at=${last#*\"at\":\"}
+    cdr_log "$step $title: done earlier (${at%%\"*}); not repeated"
+    emit_record "${last%\}},\"fromJournal\":true}"
     return 0
   fi
   CDR_CURRENT_STEP=$step
@@ -209,6 +257,7 @@ cdr_step() {
   STEP_ERROR=""
   STEP_HINT=""
   STEP_NOTE=""
+  CDR_STEP_RAN=1
   if [[ "$CDR_DRY_RUN" -eq 1 ]]; then
     CDR_CURRENT_ATTEMPT=0
     "$fn" || rc=$?
@@ -220,8 +269,9 @@ cdr_step() {
     CDR_CURRENT_STEP=""
     return 0
   fi
-  CDR_CURRENT_ATTEMPT=$(($(jq -c --arg s "$step" 'select(.type == "step" and .step == $s and .status == "started")' \
-    "$CDR_JOURNAL" | wc -l) + 1))
+  # Each attempt writes `started` first: count the step's started records.
+  CDR_CURRENT_ATTEMPT=$(($(grep -c -F "{\"type\":\"step\",\"runbook\":\"$CDR_RUNBOOK\",\"step\":\"$step\",\"title\":$(json_str "${title//\"/\'}"),\"status\":\"started\"" \
+    "$CDR_JOURNAL" || true) + 1))
   if [[ -n "$status" ]]; then
     cdr_log "$step $title: its last run ended '$status'; running it again (attempt $CDR_CURRENT_ATTEMPT)"
   else
@@ -246,6 +296,7 @@ cdr_step() {
     finish_run "$rc" "$step"
   fi
   failpoint "$step" after
+  failpoint "$step" interrupt
   local rec
   rec=$(step_record "done" 0)
   journal_append "$rec"
@@ -275,14 +326,15 @@ cdr_tool() {
   else
     CANTON_DR_OUTPUT=json "$@" </dev/null >"$out" 3>&- 9>&- || rc=$?
   fi
-  TOOL_RESULT=$(jq -c 'select(type == "object" and (.type // "") != "progress" and (.type // "") != "waiting")' \
-    "$out" 2>/dev/null | tail -n 1) || TOOL_RESULT=""
-  [[ -n "$TOOL_RESULT" ]] || TOOL_RESULT='{}'
+  # The result is the last line that is not an event of a wait; the tools
+  # print compact single-line JSON.
+  TOOL_RESULT=$(grep -v -e '"type":"progress"' -e '"type":"waiting"' -e '"type":"warning"' "$out" | tail -n 1 || true)
+  [[ "$TOOL_RESULT" == "{"* ]] || TOOL_RESULT='{}'
   if [[ "$rc" -ne 0 ]]; then
-    STEP_ERROR=$(jq -r '.error // empty' <<<"$TOOL_RESULT")
-    STEP_HINT=$(jq -r '.hint // empty' <<<"$TOOL_RESULT")
-    [[ -n "$STEP_ERROR" ]] || STEP_ERROR="$name failed (exit $rc)"
-    STEP_ERROR="$name: $STEP_ERROR"
+    local err hint
+    { IFS= read -r err; IFS= read -r hint; } < <(jq -r '(.error // ""), (.hint // "")' <<<"$TOOL_RESULT" 2>/dev/null || true)
+    STEP_ERROR="$name: ${err:-$name failed (exit $rc)}"
+    STEP_HINT=${hint:-}
   fi
   return "$rc"
 }
@@ -290,9 +342,8 @@ cdr_tool() {
 # Writes the `run started` record (not in a dry run).
 #   run_started OPTIONS-JSON
 run_started() {
-  journal_append "$(jq -cn --arg rb "$CDR_RUNBOOK" --arg at "$(cdr_now)" --arg run "$CDR_RUN_ID" \
-    --arg actor "$(cdr_actor)" --argjson o "$1" \
-    '{type: "run", runbook: $rb, status: "started", at: $at, runId: $run, actor: $actor, options: $o}')"
+  journal_append "$(printf '{"type":"run","runbook":%s,"status":"started","at":%s,"runId":%s,"actor":%s,"options":%s}' \
+    "$(json_str "$CDR_RUNBOOK")" "$(json_str "$(cdr_now)")" "$(json_str "$CDR_RUN_ID")" "$(json_str "$(cdr_actor)")" "$1")"
 }
 
 # Ends the run: the `result` line on stdout (with every value the journal
@@ -302,9 +353,8 @@ finish_run() {
   local code=$1 failed=${2:-} values result
   values=$(journal_values)
   if [[ "$code" -eq 0 && "$CDR_DRY_RUN" -eq 0 ]] && ! journal_finished; then
-    journal_append "$(jq -cn --arg rb "$CDR_RUNBOOK" --arg at "$(cdr_now)" --arg run "$CDR_RUN_ID" \
-      --arg actor "$(cdr_actor)" --argjson v "$values" \
-      '{type: "run", runbook: $rb, status: "done", at: $at, runId: $run, actor: $actor, values: $v}')"
+    journal_append "$(printf '{"type":"run","runbook":%s,"status":"done","at":%s,"runId":%s,"actor":%s,"values":%s}' \
+      "$(json_str "$CDR_RUNBOOK")" "$(json_str "$(cdr_now)")" "$(json_str "$CDR_RUN_ID")" "$(json_str "$(cdr_actor)")" "$values")"
   fi
   result=$(jq -cn --arg rb "$CDR_RUNBOOK" --arg s "$(cdr_status_word "$code")" --argjson c "$code" \
     --arg failed "$failed" --arg error "${STEP_ERROR:-}" --arg hint "${STEP_HINT:-}" \
