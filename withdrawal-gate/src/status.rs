@@ -115,7 +115,7 @@ impl Status {
         } else {
             format!("gate {} open\n", self.gate)
         };
-        s.push_str(&self.t_safe.to_text());
+        s.push_str(&self.t_safe.bounds_text());
         let i = &self.ingester;
         s.push_str(&format!(
             "ingester {}: checkpoint {} offset {} on {}; heartbeat {}{}; state {}/{}\n",

@@ -131,13 +131,21 @@ impl TSafe {
         })
     }
 
-    /// One line for humans.
+    /// The text form: the gate, then [`TSafe::bounds_text`].
     pub fn to_text(&self) -> String {
-        let t = |v: Option<DateTime<Utc>>| v.map_or_else(|| "-".to_string(), format_record_time);
-        let mut s = format!(
-            "gate {} {}\ntSafe        {} (winner: {})\nmaxTrecTgt   {} ({} in flight{})\nttlBound     {}{}\n",
+        format!(
+            "gate {} {}\n{}",
             self.gate,
             if self.frozen { "FROZEN" } else { "open" },
+            self.bounds_text()
+        )
+    }
+
+    /// tSafe, the bounds and the warnings, one per line.
+    pub fn bounds_text(&self) -> String {
+        let t = |v: Option<DateTime<Utc>>| v.map_or_else(|| "-".to_string(), format_record_time);
+        let mut s = format!(
+            "tSafe        {} (winner: {})\nmaxTrecTgt   {} ({} in flight{})\nttlBound     {}{}\n",
             t(self.t_safe),
             self.winner.map_or("-", |w| match w {
                 Winner::MaxTrecTgt => "maxTrecTgt",

@@ -355,6 +355,28 @@ impl Watcher<'_> {
     }
 }
 
+/// The text form of the final `result` object.
+fn result_text(v: &Value) -> String {
+    let s = |k: &str| v[k].as_str().unwrap_or("-").to_string();
+    format!(
+        "{}{}: checkpoint {} {} tSafe {} after {} ms",
+        if v["dryRun"] == true {
+            "[dry run] "
+        } else {
+            ""
+        },
+        if v["passed"] == true {
+            "passed"
+        } else {
+            "not passed"
+        },
+        s("checkpointRecordTime"),
+        if v["passed"] == true { ">" } else { "<=" },
+        s("tSafe"),
+        v["elapsedMs"]
+    )
+}
+
 fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
@@ -481,7 +503,7 @@ pub async fn run(ctx: &Ctx, s: &WaitSettings) -> Result<ExitCode> {
     if s.dry_run {
         w.read(Trigger::Start).await?;
         w.reconciliation(since, &inputs.in_flight).await?;
-        ctx.printer.emit(&w.result(true))?;
+        ctx.printer.result(&w.result(true), result_text)?;
         return Ok(ExitCode::Ok);
     }
 
@@ -569,7 +591,7 @@ pub async fn run(ctx: &Ctx, s: &WaitSettings) -> Result<ExitCode> {
 
     w.reconciliation(since, &inputs.in_flight).await?;
     if passed {
-        ctx.printer.emit(&w.result(false))?;
+        ctx.printer.result(&w.result(false), result_text)?;
         Ok(ExitCode::Ok)
     } else {
         Err(w.timeout_error())

@@ -424,3 +424,56 @@ async fn status_shows_gate_tsafe_and_ingester() {
         insta::assert_json_snapshot!(normalize(r.last().clone()));
     });
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn text_output_for_terminals() {
+    let (t, db) = migrated().await;
+    let mut ingester = TestIngester::new(&t.url).await;
+    ingester.transaction(at("2029-12-31T00:00:00Z"), &[]).await;
+    request_withdrawal(&db, "w1", Some(at("2030-01-01T00:00:00Z")), true).await;
+    let r = gate(&t.url)
+        .args([
+            "--output",
+            "text",
+            "freeze",
+            "--reason",
+            "restore INC-7",
+            "--ttl",
+            "1h",
+        ])
+        .output()
+        .unwrap();
+    assert!(r.status.success());
+    let freeze = String::from_utf8_lossy(&r.stdout);
+    assert!(
+        freeze.starts_with("gate cn-withdrawals frozen now since "),
+        "{freeze}"
+    );
+    assert!(
+        freeze.trim_end().ends_with("(restore INC-7), ttl 3600 s"),
+        "{freeze}"
+    );
+    // Text is not JSON: read stdout raw.
+    let out = gate(&t.url)
+        .args(["--output", "text", "status"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(text.contains("gate cn-withdrawals FROZEN since "), "{text}");
+    assert!(text.contains("(restore INC-7)"), "{text}");
+    assert!(
+        text.contains("tSafe        2030-01-01T00:00:00.000000Z (winner: maxTrecTgt)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("maxTrecTgt   2030-01-01T00:00:00.000000Z (1 in flight, latest w1)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("ingester tx-ingest: checkpoint 2029-12-31T00:00:00.000000Z offset 1"),
+        "{text}"
+    );
+    assert!(text.ends_with("thaw refused: tSafe not passed\n"), "{text}");
+    assert_eq!(text.matches("cn-withdrawals").count(), 1, "{text}");
+}
