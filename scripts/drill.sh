@@ -438,6 +438,7 @@ setup() {
   trap 'exit 130' INT
   trap 'exit 143' TERM
   mkdir -p "$WORK/logs" "$WORK/pids" "$WORK/check" "$WORK/backups" "$WORK/dars"
+  say "work directory $WORK$([[ "$KEEP" -eq 1 ]] || echo ' (removed at the end; --keep keeps it)')"
   DRILL_PID=$$
   PGDIR="$WORK/pg"
   PG_BIN=$(find_pg_bin)
