@@ -134,6 +134,9 @@ async fn polling_alone_releases_the_wait() {
         "2m",
     ]));
     assert_eq!(wait.until(LONG, is("waiting"))["mode"], "poll");
+    // Commit only after the first read, so that the release comes from a poll.
+    let first = wait.until(LONG, is("progress"));
+    assert_eq!(first["passed"], false);
     ingester
         .offset_checkpoint(at(T_SAFE) + Span::seconds(1))
         .await;
