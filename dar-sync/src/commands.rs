@@ -226,6 +226,7 @@ pub fn upload(args: UploadArgs, printer: Printer) -> Result<ExitCode> {
         },
         dry_run: args.dry_run,
         list_limit: args.wanted.list_limit,
+        max_message_bytes: config.max_message_bytes,
     };
     runtime()?.block_on(async {
         let db = match &db_options {

@@ -28,6 +28,41 @@ pub struct Settings {
     pub dry_run: bool,
     /// First ListDars limit for the confirmation.
     pub list_limit: u32,
+    /// The client's gRPC message-size limit (`--max-message-bytes`).
+    pub max_message_bytes: usize,
+}
+
+/// Bytes an `UploadDarRequest` adds to the DAR itself (field tags, lengths,
+/// description of at most 255 characters, expected id, flags), rounded up.
+const REQUEST_OVERHEAD: u64 = 1024;
+
+/// Refuses, before anything is sent, a run whose DARs do not fit into one
+/// gRPC message under the client's limit.
+fn check_sizes(missing: &[Wanted], max_message_bytes: usize) -> Result<()> {
+    let limit = u64::try_from(max_message_bytes).unwrap_or(u64::MAX);
+    let too_big: Vec<String> = missing
+        .iter()
+        .filter_map(|w| {
+            let size = match (&w.file, &w.registry) {
+                (Some(f), _) => f.size,
+                (None, Some(r)) => u64::try_from(r.size_bytes).unwrap_or(0),
+                (None, None) => 0,
+            };
+            (size + REQUEST_OVERHEAD > limit)
+                .then(|| format!("{} ({size} bytes)", w.path().unwrap_or(&w.main_package_id)))
+        })
+        .collect();
+    if too_big.is_empty() {
+        return Ok(());
+    }
+    Err(canton_dr_cli::Error::usage(format!(
+        "{} DAR(s) are larger than the gRPC message-size limit of {max_message_bytes} bytes: {}; nothing was uploaded",
+        too_big.len(),
+        too_big.join(", ")
+    ))
+    .with_hint(
+        "raise --max-message-bytes (CANTON_MAX_MESSAGE_BYTES) above the largest DAR; the node's admin API must accept messages that large too",
+    ))
 }
 
 /// Counts of one upload run.
@@ -147,6 +182,9 @@ pub async fn upload_missing(
     recorder: &impl Recorder,
     emit: &mut dyn FnMut(Value) -> Result<()>,
 ) -> Result<Report> {
+    if !settings.dry_run {
+        check_sizes(missing, settings.max_message_bytes)?;
+    }
     let mut report = Report::default();
     for w in missing {
         let (local, bytes) = match prepare(w) {
@@ -265,6 +303,7 @@ mod tests {
     fn settings() -> Settings {
         Settings {
             list_limit: 2,
+            max_message_bytes: 64 << 20,
             ..Settings::default()
         }
     }
@@ -420,6 +459,34 @@ mod tests {
         .unwrap_err();
         assert_eq!(n, 0);
         assert!(e.hint().unwrap().contains("--synchronizer-id"));
+    }
+
+    #[test]
+    fn dars_over_the_message_limit_stop_the_run_before_anything_is_sent() {
+        let dir = tempfile::tempdir().unwrap();
+        let local = dars(dir.path(), 2);
+        let node = FakeNode::default();
+        let d = diff(wanted(&local, vec![]), &[]);
+        let s = Settings {
+            max_message_bytes: 2048,
+            ..settings()
+        };
+        let e = block(upload_missing(
+            &node,
+            &d.missing,
+            &s,
+            &NoRecorder,
+            &mut |_| Ok(()),
+        ))
+        .unwrap_err();
+        assert_eq!(e.exit_code().code(), 2);
+        assert!(
+            e.message().contains("2 DAR(s) are larger"),
+            "{}",
+            e.message()
+        );
+        assert!(e.hint().unwrap().contains("--max-message-bytes"));
+        assert!(node.uploads.lock().unwrap().is_empty());
     }
 
     #[test]
