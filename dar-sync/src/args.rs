@@ -13,15 +13,15 @@ use std::path::PathBuf;
 /// holds (admin API ListDars, keyed by main package id), and re-uploads what a
 /// restore lost.
 ///
-/// Runbook A step 4 after a participant restore:
+/// Runbook A step 4, after a participant restore:
 ///   dar-sync diff --registry --since BACKUP_TIME --check
 ///   dar-sync upload --registry --since BACKUP_TIME
 ///
-/// Exit codes: 0 ok, 1 DARs missing (diff --check) or still missing after
-/// upload, 2 usage error, bad input or a DAR refused by the node, 3 node or
-/// database unreachable after retries.
+/// Exit codes: 0 ok; 1 DARs missing (diff --check) or still missing after
+/// upload; 2 usage error, bad input, or a DAR refused by the node; 3 node or
+/// database unreachable after retries (rerun: nothing is doubled).
 #[derive(Debug, Parser)]
-#[command(name = "dar-sync", version, about, long_about)]
+#[command(name = "dar-sync", version, about, long_about, verbatim_doc_comment)]
 pub struct Cli {
     /// Output format: json (default when stdout is not a terminal) or text.
     #[arg(long, global = true, env = "CANTON_DR_OUTPUT")]
@@ -37,7 +37,8 @@ pub enum Command {
     /// Read local DAR files: one NDJSON line per DAR
     /// ({"type":"dar",path,mainPackageId,name,version,sha256,size}) or per
     /// file Canton would refuse ({"type":"invalid",path,reason,errorId}),
-    /// then a summary line. Files are hashed in parallel on all cores.
+    /// then a summary line. Files are hashed in parallel on all cores. Exits
+    /// 0 whenever the paths exist: invalid files are reported, not errors.
     Inventory(InventoryArgs),
     /// Record DAR files in the Integration DB's dar_uploads registry (what
     /// the node must hold, and since when), e.g. for DARs uploaded by other
