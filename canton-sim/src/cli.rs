@@ -364,6 +364,8 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
     };
     let rt = runtime()?;
     rt.block_on(async move {
+        // Listen before loading, so a stop request during start-up is not lost.
+        let stop = stop_signals();
         let sim = Sim::open(config)?;
         let running = server::start(sim, opts).await?;
         let ready = running.ready_json();
@@ -372,7 +374,7 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
             .map_err(|e| Error::usage(format!("cannot write {}: {e}", serving_file.display())))?;
         tracing::info!("ready after {:?}", started.elapsed());
         print_ready(&ready)?;
-        wait_for_signal().await;
+        stop.await;
         let result = running.stop().await;
         let _ = std::fs::remove_file(&serving_file);
         drop(lock);
@@ -396,13 +398,24 @@ fn print_ready(ready: &serde_json::Value) -> Result<()> {
     Ok(())
 }
 
-async fn wait_for_signal() {
+/// Resolves on SIGTERM or SIGINT; the handlers are installed when this is called.
+fn stop_signals() -> impl std::future::Future<Output = ()> {
     use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).ok();
-    let mut int = signal(SignalKind::interrupt()).ok();
-    tokio::select! {
-        _ = async { match term.as_mut() { Some(s) => { s.recv().await; } None => std::future::pending().await } } => {}
-        _ = async { match int.as_mut() { Some(s) => { s.recv().await; } None => std::future::pending().await } } => {}
+    let term = signal(SignalKind::terminate()).ok();
+    let int = signal(SignalKind::interrupt()).ok();
+    async move {
+        let wait = |s: Option<tokio::signal::unix::Signal>| async move {
+            match s {
+                Some(mut s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            _ = wait(term) => {}
+            _ = wait(int) => {}
+        }
     }
 }
 

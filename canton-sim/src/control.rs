@@ -128,7 +128,7 @@ impl SimControl for Control {
             .sim
             .with_state(|st| traffic::deposit(st, spec))
             .map_err(traffic_status)?;
-        let holding = match &u.body {
+        let holding = match u.body() {
             crate::state::synchronizer::UpdateBody::Deposit { holding, .. } => holding.cid.clone(),
             _ => String::new(),
         };
@@ -297,9 +297,9 @@ impl SimControl for Control {
                         update_id: u.update_id.clone(),
                         record_time: Some(ts(u.record_time_us)),
                         synchronizer_id: sync_id.clone(),
-                        kind: u.body.kind().to_string(),
+                        kind: u.body().kind().to_string(),
                         offset: st.part.offset_of(u.seq as usize).unwrap_or(0),
-                        reference: u.body.reference().to_string(),
+                        reference: u.body().reference().to_string(),
                     })
                 })
                 .collect()

@@ -417,7 +417,7 @@ fn transfer_tree(vb: Vb, t: TransferTree<'_>) -> Vec<Node> {
 }
 
 fn nodes_of(u: &SequencedUpdate, treasury: &str, vb: Vb) -> Vec<Node> {
-    match &u.body {
+    match u.body() {
         UpdateBody::Deposit {
             customer,
             account,
@@ -502,7 +502,7 @@ fn nodes_of(u: &SequencedUpdate, treasury: &str, vb: Vb) -> Vec<Node> {
 
 /// Parties that see anything of update `u` (for quick visibility checks).
 pub fn informees(u: &SequencedUpdate, treasury: &str) -> Vec<String> {
-    match &u.body {
+    match u.body() {
         UpdateBody::Deposit {
             customer,
             instrument,
@@ -592,7 +592,7 @@ impl TxFormat {
         if events.is_empty() {
             return None;
         }
-        let external_hash = matches!(u.body, UpdateBody::Withdrawal { .. })
+        let external_hash = matches!(u.body(), UpdateBody::Withdrawal { .. })
             .then(|| ids::sha256_hex(format!("external|{}", u.update_id).as_bytes()).into_bytes());
         Some(Transaction {
             update_id: u.update_id.clone(),

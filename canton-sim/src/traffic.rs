@@ -113,12 +113,9 @@ fn sequence(
     let seq = st.sync.len() as u64;
     let update_id = ids::update_id(&st.sync.meta.synchronizer_id, seq, rt);
     let body = body(&update_id, rt);
-    let u = st.sync.append(SequencedUpdate {
-        seq,
-        update_id,
-        record_time_us: rt,
-        body,
-    })?;
+    let u = st
+        .sync
+        .append(SequencedUpdate::new(seq, update_id, rt, body))?;
     Ok(u)
 }
 

@@ -8,7 +8,7 @@ use crate::persistence::{AppendLog, read_json, write_json};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// A token instrument (`InstrumentId` of the token standard).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -118,20 +118,130 @@ impl UpdateBody {
     }
 }
 
-/// One update in the synchronizer's history.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One update in the synchronizer's history. Loaded from disk, only its
+/// position, id and record time are read at start-up; the body is parsed the
+/// first time it is needed (start-up time is dominated by parsing).
+#[derive(Debug)]
 pub struct SequencedUpdate {
     /// Position in the history (0-based).
-    #[serde(rename = "seq")]
     pub seq: u64,
     /// Update id.
-    #[serde(rename = "id")]
     pub update_id: String,
     /// Record time, µs since the epoch.
-    #[serde(rename = "rt")]
     pub record_time_us: i64,
+    /// The stored line, while the body is not parsed yet.
+    raw: Option<Box<str>>,
+    body: OnceLock<UpdateBody>,
+}
+
+/// The on-disk form of one history line.
+#[derive(Serialize, Deserialize)]
+struct Line<S, B> {
+    seq: u64,
+    id: S,
+    rt: i64,
+    body: B,
+}
+
+/// Just the body of a history line.
+#[derive(Deserialize)]
+struct BodyOnly {
+    body: UpdateBody,
+}
+
+impl SequencedUpdate {
+    /// A new update.
+    pub fn new(seq: u64, update_id: String, record_time_us: i64, body: UpdateBody) -> Self {
+        SequencedUpdate {
+            seq,
+            update_id,
+            record_time_us,
+            raw: None,
+            body: OnceLock::from(body),
+        }
+    }
+
+    /// Reads a stored line: the header by a quick scan of the fixed prefix
+    /// this module writes, the body later. Anything else is parsed in full.
+    fn from_line(line: String) -> Result<Self, String> {
+        if let Some((seq, id, rt)) = scan_header(&line) {
+            return Ok(SequencedUpdate {
+                seq,
+                update_id: id.to_string(),
+                record_time_us: rt,
+                raw: Some(line.into_boxed_str()),
+                body: OnceLock::new(),
+            });
+        }
+        let l: Line<String, UpdateBody> = serde_json::from_str(&line).map_err(|e| e.to_string())?;
+        Ok(SequencedUpdate::new(l.seq, l.id, l.rt, l.body))
+    }
+
     /// What happened.
-    pub body: UpdateBody,
+    pub fn body(&self) -> &UpdateBody {
+        self.body.get_or_init(|| {
+            let raw = self.raw.as_deref().unwrap_or_default();
+            match serde_json::from_str::<BodyOnly>(raw) {
+                Ok(b) => b.body,
+                Err(e) => {
+                    // Only a hand-edited history gets here; show it as noise
+                    // between nobody rather than take the node down.
+                    tracing::error!("history line {} is unreadable: {e}", self.seq + 1);
+                    UpdateBody::Noise {
+                        sender: String::new(),
+                        receiver: String::new(),
+                        input: HoldingRef {
+                            cid: String::new(),
+                            amount: "0.0000000000".into(),
+                        },
+                        output: HoldingRef {
+                            cid: String::new(),
+                            amount: "0.0000000000".into(),
+                        },
+                        instrument: Instrument {
+                            admin: String::new(),
+                            id: String::new(),
+                        },
+                        factory_cid: String::new(),
+                        requested_at_us: self.record_time_us,
+                    }
+                }
+            }
+        })
+    }
+
+    fn to_line(&self) -> Result<String, serde_json::Error> {
+        serde_json::to_string(&Line {
+            seq: self.seq,
+            id: self.update_id.as_str(),
+            rt: self.record_time_us,
+            body: self.body(),
+        })
+    }
+}
+
+impl PartialEq for SequencedUpdate {
+    fn eq(&self, other: &Self) -> bool {
+        self.seq == other.seq
+            && self.update_id == other.update_id
+            && self.record_time_us == other.record_time_us
+            && self.body() == other.body()
+    }
+}
+
+/// `{"seq":N,"id":"X","rt":N,"body":` → (N, X, N).
+fn scan_header(line: &str) -> Option<(u64, &str, i64)> {
+    let rest = line.strip_prefix("{\"seq\":")?;
+    let (seq, rest) = rest.split_once(',')?;
+    let rest = rest.strip_prefix("\"id\":\"")?;
+    let (id, rest) = rest.split_once('"')?;
+    let rest = rest.strip_prefix(",\"rt\":")?;
+    let (rt, rest) = rest.split_once(',')?;
+    rest.starts_with("\"body\":{").then_some(())?;
+    if id.contains('\\') {
+        return None;
+    }
+    Some((seq.parse().ok()?, id, rt.parse().ok()?))
 }
 
 /// Fixed facts about the simulated network, written on first start.
@@ -167,11 +277,18 @@ pub struct Synchronizer {
     updates: Vec<Arc<SequencedUpdate>>,
     by_id: HashMap<String, usize>,
     log: AppendLog,
-    /// Treasury holdings not yet spent, in creation order: (creation seq, holding, instrument).
-    treasury_holdings: BTreeMap<(u64, u32), (HoldingRef, Instrument)>,
-    /// Where each unspent treasury holding sits in `treasury_holdings`.
-    holding_keys: HashMap<String, (u64, u32)>,
-    /// Sum of the unspent treasury holdings per instrument, 10^-10 units.
+    /// The treasury's unspent holdings, built on first use.
+    treasury: Mutex<Option<TreasuryIndex>>,
+}
+
+/// The treasury's unspent holdings and balances.
+#[derive(Debug, Default)]
+struct TreasuryIndex {
+    /// In creation order: (creation seq, node) -> (holding, instrument).
+    holdings: BTreeMap<(u64, u32), (HoldingRef, Instrument)>,
+    /// Where each unspent holding sits in `holdings`.
+    keys: HashMap<String, (u64, u32)>,
+    /// Sum per instrument, 10^-10 units.
     balances: HashMap<Instrument, i128>,
 }
 
@@ -201,12 +318,16 @@ impl Synchronizer {
             updates: Vec::with_capacity(lines.len()),
             by_id: HashMap::with_capacity(lines.len()),
             log,
-            treasury_holdings: BTreeMap::new(),
-            holding_keys: HashMap::new(),
-            balances: HashMap::new(),
+            treasury: Mutex::new(None),
         };
         let path = sync.log.path().to_path_buf();
-        for (i, u) in parse_lines(&lines, &path)?.into_iter().enumerate() {
+        for (i, line) in lines.into_iter().enumerate() {
+            let u = SequencedUpdate::from_line(line).map_err(|e| {
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("{} line {}: {e}", path.display(), i + 1),
+                )
+            })?;
             if u.seq != i as u64 {
                 return Err(std::io::Error::new(
                     std::io::ErrorKind::InvalidData,
@@ -218,66 +339,40 @@ impl Synchronizer {
                     ),
                 ));
             }
-            sync.index(u);
+            sync.by_id.insert(u.update_id.clone(), sync.updates.len());
+            sync.updates.push(Arc::new(u));
         }
         Ok(sync)
     }
 
-    fn add_holding(&mut self, key: (u64, u32), h: &HoldingRef, instrument: &Instrument) {
-        let units = crate::amount::parse_amount(&h.amount).unwrap_or(0);
-        *self.balances.entry(instrument.clone()).or_default() += units;
-        self.holding_keys.insert(h.cid.clone(), key);
-        self.treasury_holdings
-            .insert(key, (h.clone(), instrument.clone()));
-    }
-
-    fn spend_holding(&mut self, cid: &str) {
-        if let Some(key) = self.holding_keys.remove(cid)
-            && let Some((h, instrument)) = self.treasury_holdings.remove(&key)
-        {
-            let units = crate::amount::parse_amount(&h.amount).unwrap_or(0);
-            *self.balances.entry(instrument).or_default() -= units;
-        }
-    }
-
-    fn index(&mut self, u: SequencedUpdate) {
-        let treasury = self.meta.treasury_party.clone();
-        match &u.body {
-            UpdateBody::Deposit {
-                holding,
-                instrument,
-                ..
-            } => self.add_holding((u.seq, 0), holding, instrument),
-            UpdateBody::Withdrawal {
-                inputs,
-                change,
-                instrument,
-                receiver,
-                receiver_holding,
-                ..
-            } => {
-                for input in inputs {
-                    self.spend_holding(&input.cid);
-                }
-                if let Some(c) = change {
-                    self.add_holding((u.seq, 0), c, instrument);
-                }
-                if *receiver == treasury {
-                    self.add_holding((u.seq, 1), receiver_holding, instrument);
-                }
+    fn treasury_index(&self) -> std::sync::MutexGuard<'_, Option<TreasuryIndex>> {
+        let mut g = self.treasury.lock().unwrap_or_else(|p| p.into_inner());
+        if g.is_none() {
+            let mut idx = TreasuryIndex::default();
+            for u in &self.updates {
+                idx.apply(u, &self.meta.treasury_party);
             }
-            UpdateBody::Noise { .. } => {}
+            *g = Some(idx);
         }
-        self.by_id.insert(u.update_id.clone(), self.updates.len());
-        self.updates.push(Arc::new(u));
+        g
     }
 
     /// Appends an update to the history (buffered; see [`Synchronizer::flush`]).
     pub fn append(&mut self, u: SequencedUpdate) -> std::io::Result<Arc<SequencedUpdate>> {
-        let line = serde_json::to_string(&u).map_err(std::io::Error::other)?;
+        let line = u.to_line().map_err(std::io::Error::other)?;
         self.log.append(&line)?;
-        self.index(u);
-        Ok(self.updates[self.updates.len() - 1].clone())
+        if let Some(idx) = self
+            .treasury
+            .get_mut()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_mut()
+        {
+            idx.apply(&u, &self.meta.treasury_party);
+        }
+        let u = Arc::new(u);
+        self.by_id.insert(u.update_id.clone(), self.updates.len());
+        self.updates.push(u.clone());
+        Ok(u)
     }
 
     /// Hands appended updates to the OS.
@@ -328,12 +423,14 @@ impl Synchronizer {
         instrument: &Instrument,
         amount: i128,
     ) -> Option<(Vec<HoldingRef>, i128)> {
-        if self.treasury_balance_units(instrument) < amount {
+        let g = self.treasury_index();
+        let idx = g.as_ref()?;
+        if idx.balances.get(instrument).copied().unwrap_or(0) < amount {
             return None;
         }
         let mut inputs = Vec::new();
         let mut total = 0i128;
-        for (h, i) in self.treasury_holdings.values() {
+        for (h, i) in idx.holdings.values() {
             if total >= amount {
                 break;
             }
@@ -347,7 +444,10 @@ impl Synchronizer {
 
     /// Total of the treasury's unspent holdings of `instrument`, 10^-10 units.
     pub fn treasury_balance_units(&self, instrument: &Instrument) -> i128 {
-        self.balances.get(instrument).copied().unwrap_or(0)
+        self.treasury_index()
+            .as_ref()
+            .and_then(|idx| idx.balances.get(instrument).copied())
+            .unwrap_or(0)
     }
 
     /// Total of the treasury's unspent holdings of `instrument`, as a decimal string.
@@ -371,47 +471,51 @@ impl Synchronizer {
     }
 }
 
-/// Parses history lines on every core (start-up time is dominated by this).
-fn parse_lines(lines: &[String], path: &Path) -> std::io::Result<Vec<SequencedUpdate>> {
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .clamp(1, 8);
-    let chunk = lines.len().div_ceil(threads).max(1);
-    let parts: Vec<Result<Vec<SequencedUpdate>, String>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = lines
-            .chunks(chunk)
-            .enumerate()
-            .map(|(c, part)| {
-                scope.spawn(move || {
-                    part.iter()
-                        .enumerate()
-                        .map(|(j, l)| {
-                            serde_json::from_str::<SequencedUpdate>(l)
-                                .map_err(|e| format!("line {}: {e}", c * chunk + j + 1))
-                        })
-                        .collect::<Result<Vec<_>, _>>()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err("parser thread panicked".into()))
-            })
-            .collect()
-    });
-    let mut out = Vec::with_capacity(lines.len());
-    for part in parts {
-        out.extend(part.map_err(|e| {
-            std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                format!("{} {e}", path.display()),
-            )
-        })?);
+impl TreasuryIndex {
+    fn add(&mut self, key: (u64, u32), h: &HoldingRef, instrument: &Instrument) {
+        let units = crate::amount::parse_amount(&h.amount).unwrap_or(0);
+        *self.balances.entry(instrument.clone()).or_default() += units;
+        self.keys.insert(h.cid.clone(), key);
+        self.holdings.insert(key, (h.clone(), instrument.clone()));
     }
-    Ok(out)
+
+    fn spend(&mut self, cid: &str) {
+        if let Some(key) = self.keys.remove(cid)
+            && let Some((h, instrument)) = self.holdings.remove(&key)
+        {
+            let units = crate::amount::parse_amount(&h.amount).unwrap_or(0);
+            *self.balances.entry(instrument).or_default() -= units;
+        }
+    }
+
+    fn apply(&mut self, u: &SequencedUpdate, treasury: &str) {
+        match u.body() {
+            UpdateBody::Deposit {
+                holding,
+                instrument,
+                ..
+            } => self.add((u.seq, 0), holding, instrument),
+            UpdateBody::Withdrawal {
+                inputs,
+                change,
+                instrument,
+                receiver,
+                receiver_holding,
+                ..
+            } => {
+                for input in inputs {
+                    self.spend(&input.cid);
+                }
+                if let Some(c) = change {
+                    self.add((u.seq, 0), c, instrument);
+                }
+                if receiver == treasury {
+                    self.add((u.seq, 1), receiver_holding, instrument);
+                }
+            }
+            UpdateBody::Noise { .. } => {}
+        }
+    }
 }
 
 #[cfg(test)]
@@ -433,11 +537,11 @@ mod tests {
             admin: "DSO::1220cc".into(),
             id: "Amulet".into(),
         };
-        SequencedUpdate {
+        SequencedUpdate::new(
             seq,
-            update_id: format!("u{seq}"),
-            record_time_us: rt,
-            body: UpdateBody::Deposit {
+            format!("u{seq}"),
+            rt,
+            UpdateBody::Deposit {
                 customer: "c::1".into(),
                 account: "acc".into(),
                 input: HoldingRef {
@@ -452,7 +556,14 @@ mod tests {
                 factory_cid: "f".into(),
                 requested_at_us: rt,
             },
-        }
+        )
+    }
+
+    #[test]
+    fn header_scan_matches_what_append_writes() {
+        let line = deposit(7, -5, "h").to_line().unwrap();
+        assert_eq!(scan_header(&line), Some((7, "u7", -5)));
+        assert_eq!(scan_header("{\"id\":\"x\"}"), None);
     }
 
     #[test]
@@ -468,6 +579,11 @@ mod tests {
         let s = Synchronizer::open_or_create(dir.path(), || panic!("meta exists")).unwrap();
         assert_eq!(s.len(), 3);
         assert_eq!(s.position("u1"), Some(1));
+        assert_eq!(
+            s.get(2).unwrap().as_ref(),
+            &deposit(2, 12, "h2"),
+            "lazy body reads back"
+        );
         assert_eq!(s.count_at_or_before(9), 0);
         assert_eq!(s.count_at_or_before(10), 2);
         assert_eq!(s.count_at_or_before(12), 3);
