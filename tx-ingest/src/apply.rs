@@ -3,14 +3,13 @@
 //! transactions, the checkpoint and the progress `NOTIFY` commit together or
 //! not at all (docs/integration-db.md, "Protocols").
 //!
-//! Per batch, in stream order:
+//! Per batch (docs/ingestion-contract.md, "Committing an update"):
 //! 0. the contract's `fence`: the control row must still be at the
 //!    generation the ingester acted on, and running; otherwise the batch is
 //!    rolled back and the caller re-reads its orders;
-//! 1. every transaction's update id goes into `ingested_updates`; one already
-//!    there is a duplicate and none of its effects are applied (the last
-//!    transaction goes through `checkpoint::record_transaction`, which also
-//!    moves the checkpoint and `last_tx_*` to it);
+//! 1. every transaction's update id goes into `ingested_updates` (the
+//!    contract's `record_update`, for all rows at once); one already there is
+//!    a duplicate and none of its effects are applied;
 //! 2. treasury holdings created, then holdings spent;
 //! 3. deposits, credited to their account when it is a known deposit account
 //!    (unknown accounts are recorded, not credited);
@@ -21,20 +20,22 @@
 //!    `needs_reconciliation`;
 //! 5. in-flight withdrawals whose `trec_tgt` is below the batch's last record
 //!    time are `failed`: they can no longer commit;
-//! 6. an offset checkpoint after the last transaction moves the checkpoint on;
-//! 7. `NOTIFY canton_dr_progress`.
+//! 6. the checkpoint moves to the last transaction (`checkpoint_transaction`)
+//!    and on to an offset checkpoint after it (`checkpoint_offset`);
+//! 7. `NOTIFY canton_dr_progress` (`notify_progress`).
 //!
-//! Every statement is set-based (arrays + `unnest`), so a batch of a thousand
-//! updates costs about as many round trips as a batch of one.
+//! Every statement is prepared once per connection and set-based (arrays +
+//! `unnest`), so a batch of a thousand updates costs about as many round
+//! trips as a batch of one; independent statements are pipelined (sent
+//! without waiting for each other's answers), dependent ones keep their order.
 
-use crate::control;
+use crate::control::FENCE_SQL;
 use crate::parse::{Direction, Outcome, Transfer};
 use crate::update::{Item, TxItem};
 use canton_dr_cli::Result;
 use chrono::{DateTime, Utc};
-use integration_db::checkpoint::{self, Position};
+use integration_db::checkpoint::Position;
 use integration_db::error::db_error;
-use integration_db::notify::{self, Progress};
 use integration_db::withdrawals;
 use std::collections::{HashMap, HashSet};
 use tokio_postgres::types::ToSql;
@@ -47,6 +48,49 @@ pub const EXPIRED_REASON: &str =
 pub const FAILED_ON_LEDGER_REASON: &str =
     "the transfer failed on the ledger (TransferInstructionResult_Failed)";
 
+/// The contract's `checkpoint_transaction`.
+const CHECKPOINT_TRANSACTION_SQL: &str = r#"
+INSERT INTO ingestion_checkpoint AS cp
+       (ingester, "offset", record_time, synchronizer_id, update_id, offset_epoch,
+        last_tx_offset, last_tx_record_time, last_tx_synchronizer_id, last_tx_update_id, updated_at)
+VALUES ($1::text, $3::bigint, $4::timestamptz, $5::text, $2::text, $6::integer,
+        $3::bigint, $4::timestamptz, $5::text, $2::text, now())
+ON CONFLICT (ingester) DO UPDATE
+   SET "offset"                = EXCLUDED."offset",
+       record_time             = EXCLUDED.record_time,
+       synchronizer_id         = EXCLUDED.synchronizer_id,
+       update_id               = EXCLUDED.update_id,
+       offset_epoch            = EXCLUDED.offset_epoch,
+       last_tx_offset          = EXCLUDED.last_tx_offset,
+       last_tx_record_time     = EXCLUDED.last_tx_record_time,
+       last_tx_synchronizer_id = EXCLUDED.last_tx_synchronizer_id,
+       last_tx_update_id       = EXCLUDED.last_tx_update_id,
+       updated_at              = now()"#;
+
+/// The contract's `checkpoint_offset`.
+const CHECKPOINT_OFFSET_SQL: &str = r#"
+INSERT INTO ingestion_checkpoint AS cp
+       (ingester, "offset", record_time, synchronizer_id, update_id, offset_epoch, updated_at)
+VALUES ($1::text, $2::bigint, $3::timestamptz, $4::text, NULL, $5::integer, now())
+ON CONFLICT (ingester) DO UPDATE
+   SET "offset"        = EXCLUDED."offset",
+       record_time     = EXCLUDED.record_time,
+       synchronizer_id = EXCLUDED.synchronizer_id,
+       update_id       = NULL,
+       offset_epoch    = EXCLUDED.offset_epoch,
+       updated_at      = now()"#;
+
+/// The contract's `notify_progress`.
+const NOTIFY_PROGRESS_SQL: &str = r#"
+SELECT pg_notify('canton_dr_progress',
+                 json_build_object('ingester', $1::text,
+                                   'offset', $2::bigint,
+                                   'recordTime', to_char($3::timestamptz AT TIME ZONE 'UTC',
+                                                         'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+                                   'offsetEpoch', $4::integer,
+                                   'updateId', $5::text)::text)"#;
+
+/// The contract's `record_update`, for many rows at once.
 const DEDUP_SQL: &str = r#"
 INSERT INTO ingested_updates (update_id, ingester, "offset", record_time, synchronizer_id, offset_epoch)
 SELECT x.u, $1, x.o, x.t, x.s, $2
@@ -89,26 +133,22 @@ WITH d AS (
 SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM ins WHERE known_account),
        (SELECT count(*) FROM credit)"#;
 
-/// Completes the withdrawals named; returns, per id, its status before
-/// (NULL: unknown) and whether it was completed now. A withdrawal that had
+/// The withdrawals named, locked, with their status.
+const WITHDRAWALS_STATUS_SQL: &str = r#"
+SELECT w.withdrawal_id, w.status
+FROM unnest($1::text[]) AS x(id) JOIN withdrawals w ON w.withdrawal_id = x.id
+FOR UPDATE OF w"#;
+
+/// Completes the withdrawals named (known, in flight or failed). One that had
 /// failed and now completes on chain needs reconciliation (it may have been
 /// refunded).
 const WITHDRAWALS_COMPLETE_SQL: &str = r#"
-WITH x AS (
-    SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[]) AS x(id, u, t)
-), prev AS (
-    SELECT w.withdrawal_id, w.status FROM withdrawals w JOIN x ON w.withdrawal_id = x.id
-), upd AS (
-    UPDATE withdrawals w
-    SET status = 'completed', completed_update_id = x.u, completed_record_time = x.t,
-        failure_reason = NULL, needs_reconciliation = w.needs_reconciliation OR w.status = 'failed',
-        updated_at = now()
-    FROM x
-    WHERE w.withdrawal_id = x.id AND w.status IN ('requested', 'submitted', 'failed')
-    RETURNING w.withdrawal_id
-)
-SELECT x.id, prev.status, upd.withdrawal_id IS NOT NULL
-FROM x LEFT JOIN prev ON prev.withdrawal_id = x.id LEFT JOIN upd ON upd.withdrawal_id = x.id"#;
+UPDATE withdrawals w
+SET status = 'completed', completed_update_id = x.u, completed_record_time = x.t,
+    failure_reason = NULL, needs_reconciliation = w.needs_reconciliation OR w.status = 'failed',
+    updated_at = now()
+FROM unnest($1::text[], $2::text[], $3::timestamptz[]) AS x(id, u, t)
+WHERE w.withdrawal_id = x.id AND w.status IN ('requested', 'submitted', 'failed')"#;
 
 /// Re-creates lost withdrawals from the chain: account and `trec_tgt` are not
 /// on the ledger and stay NULL.
@@ -135,10 +175,15 @@ WHERE withdrawal_id = ANY($1::text[]) AND NOT needs_reconciliation"#;
 /// The batch statements, prepared once per connection.
 #[derive(Debug, Clone)]
 pub struct Statements {
+    fence: Statement,
     dedup: Statement,
+    checkpoint_transaction: Statement,
+    checkpoint_offset: Statement,
+    notify_progress: Statement,
     holdings_created: Statement,
     holdings_archived: Statement,
     deposits: Statement,
+    withdrawals_status: Statement,
     withdrawals_complete: Statement,
     withdrawals_recover: Statement,
     withdrawals_expire: Statement,
@@ -151,10 +196,15 @@ impl Statements {
         let p =
             |sql: &'static str| async move { client.prepare(sql).await.map_err(|e| db_error(&e)) };
         Ok(Statements {
+            fence: p(FENCE_SQL).await?,
             dedup: p(DEDUP_SQL).await?,
+            checkpoint_transaction: p(CHECKPOINT_TRANSACTION_SQL).await?,
+            checkpoint_offset: p(CHECKPOINT_OFFSET_SQL).await?,
+            notify_progress: p(NOTIFY_PROGRESS_SQL).await?,
             holdings_created: p(HOLDINGS_CREATED_SQL).await?,
             holdings_archived: p(HOLDINGS_ARCHIVED_SQL).await?,
             deposits: p(DEPOSITS_SQL).await?,
+            withdrawals_status: p(WITHDRAWALS_STATUS_SQL).await?,
             withdrawals_complete: p(WITHDRAWALS_COMPLETE_SQL).await?,
             withdrawals_recover: p(WITHDRAWALS_RECOVER_SQL).await?,
             withdrawals_expire: p(WITHDRAWALS_EXPIRE_SQL).await?,
@@ -210,30 +260,6 @@ pub async fn apply_batch(
     position: Option<&Position>,
     items: &[Item],
 ) -> Result<Option<BatchOutcome>> {
-    let tx = client.transaction().await.map_err(|e| db_error(&e))?;
-    match control::fence(&tx, &target.ingester, target.generation).await? {
-        Some(epoch) if epoch == target.offset_epoch => {}
-        _ => {
-            tx.rollback().await.map_err(|e| db_error(&e))?;
-            return Ok(None);
-        }
-    }
-    let outcome = apply_in(&tx, stmts, target, position, items).await?;
-    tx.commit().await.map_err(|e| db_error(&e))?;
-    Ok(Some(outcome))
-}
-
-async fn apply_in(
-    tx: &Transaction<'_>,
-    stmts: &Statements,
-    target: &Target,
-    position: Option<&Position>,
-    items: &[Item],
-) -> Result<BatchOutcome> {
-    let mut out = BatchOutcome {
-        items: items.len(),
-        ..Default::default()
-    };
     let txs: Vec<&TxItem> = items
         .iter()
         .filter_map(|i| match i {
@@ -241,52 +267,29 @@ async fn apply_in(
             Item::Position(_) => None,
         })
         .collect();
+    let end = EndState::of(items, position);
+    let tx = client.transaction().await.map_err(|e| db_error(&e))?;
 
-    // 1. Dedup rows; the last transaction also moves the checkpoint.
-    let mut new_ids: HashSet<&str> = HashSet::with_capacity(txs.len());
-    if let Some((last, rest)) = txs.split_last() {
-        if !rest.is_empty() {
-            let ids: Vec<&str> = rest.iter().map(|t| t.update.update_id.as_str()).collect();
-            let offsets: Vec<i64> = rest.iter().map(|t| t.update.offset).collect();
-            let times: Vec<DateTime<Utc>> = rest.iter().map(|t| t.update.record_time).collect();
-            let syncs: Vec<&str> = rest
-                .iter()
-                .map(|t| t.update.synchronizer_id.as_str())
-                .collect();
-            let rows = tx
-                .query(
-                    &stmts.dedup,
-                    &[
-                        &target.ingester,
-                        &target.offset_epoch,
-                        &ids,
-                        &offsets,
-                        &times,
-                        &syncs,
-                    ],
-                )
+    // 0–1. Fence and dedup rows, pipelined: a refused fence rolls the rows
+    // back with everything else.
+    let (fence, new_ids) = futures::try_join!(
+        async {
+            tx.query_opt(&stmts.fence, &[&target.ingester, &target.generation])
                 .await
-                .map_err(|e| db_error(&e))?;
-            let inserted: HashSet<String> = rows.iter().map(|r| r.get(0)).collect();
-            for t in rest {
-                if inserted.contains(&t.update.update_id) {
-                    new_ids.insert(&t.update.update_id);
-                }
-            }
-        }
-        if checkpoint::record_transaction(tx, &target.ingester, &last.update, target.offset_epoch)
-            .await?
-        {
-            new_ids.insert(&last.update.update_id);
-        }
+                .map_err(|e| db_error(&e))
+                .map(|r| r.map(|r| r.get::<_, i32>(0)))
+        },
+        record_updates(&tx, stmts, target, &txs),
+    )?;
+    if fence != Some(target.offset_epoch) {
+        tx.rollback().await.map_err(|e| db_error(&e))?;
+        return Ok(None);
     }
     let fresh: Vec<&TxItem> = txs
         .iter()
         .copied()
         .filter(|t| new_ids.contains(t.update.update_id.as_str()))
         .collect();
-    out.new_transactions = fresh.len();
-    out.duplicates = txs.len() - fresh.len();
     for t in txs
         .iter()
         .filter(|t| !new_ids.contains(t.update.update_id.as_str()))
@@ -294,75 +297,224 @@ async fn apply_in(
         tracing::debug!(update_id = %t.update.update_id, offset = t.update.offset, "already ingested; skipped");
     }
 
-    // 2–4. Effects of the new transactions.
-    apply_holdings(tx, stmts, &fresh).await?;
-    apply_deposits(tx, stmts, &fresh, &mut out).await?;
-    apply_withdrawals(tx, stmts, &fresh, &mut out).await?;
+    // 2–7. Effects, checkpoint and notification, pipelined; the expiry
+    // sweep waits for the withdrawals it must not fail.
+    let ((), (deposits, credited), (mut w, expired), (), ()) = futures::try_join!(
+        apply_holdings(&tx, stmts, &fresh),
+        apply_deposits(&tx, stmts, &fresh),
+        async {
+            let w = apply_withdrawals(&tx, stmts, &fresh).await?;
+            let expired = expire(&tx, stmts, &end).await?;
+            Ok((w, expired))
+        },
+        checkpoint(&tx, stmts, target, &txs, &end),
+        notify(&tx, stmts, target, items, &end),
+    )?;
+    tx.commit().await.map_err(|e| db_error(&e))?;
+    w.failed.extend(expired);
+    Ok(Some(BatchOutcome {
+        position: end.position,
+        items: items.len(),
+        new_transactions: fresh.len(),
+        duplicates: txs.len() - fresh.len(),
+        deposits,
+        credited,
+        completed: w.completed,
+        recovered: w.recovered,
+        failed: w.failed,
+        flagged: w.flagged,
+    }))
+}
 
-    // 6. Where the batch leaves the checkpoint.
-    let mut pos = position.cloned();
-    let mut last_tx_update_id = None;
-    let mut trailing: Option<Position> = None;
-    for item in items {
-        match item {
-            Item::Transaction(t) => {
-                pos = Some(Position {
-                    offset: t.update.offset,
-                    record_time: t.update.record_time,
-                    synchronizer_id: t.update.synchronizer_id.clone(),
-                });
-                last_tx_update_id = Some(t.update.update_id.clone());
-                trailing = None;
-            }
-            Item::Position(p) => {
-                if let Some(next) = p.resolve(pos.as_ref()) {
-                    pos = Some(next.clone());
-                    trailing = Some(next);
+/// Where a batch leaves the checkpoint.
+struct EndState {
+    /// The position after the batch.
+    position: Option<Position>,
+    /// An offset checkpoint after the last transaction, if any.
+    trailing: Option<Position>,
+    /// The last transaction's update id, unless an offset checkpoint followed it.
+    last_update_id: Option<String>,
+}
+
+impl EndState {
+    fn of(items: &[Item], before: Option<&Position>) -> EndState {
+        let mut position = before.cloned();
+        let mut trailing = None;
+        let mut last_update_id = None;
+        for item in items {
+            match item {
+                Item::Transaction(t) => {
+                    position = Some(Position {
+                        offset: t.update.offset,
+                        record_time: t.update.record_time,
+                        synchronizer_id: t.update.synchronizer_id.clone(),
+                    });
+                    last_update_id = Some(t.update.update_id.clone());
+                    trailing = None;
+                }
+                Item::Position(p) => {
+                    if let Some(next) = p.resolve(position.as_ref()) {
+                        position = Some(next.clone());
+                        trailing = Some(next);
+                        last_update_id = None;
+                    }
                 }
             }
         }
-    }
-    if let Some(p) = &trailing {
-        checkpoint::record_offset_checkpoint(tx, &target.ingester, p, target.offset_epoch).await?;
-        last_tx_update_id = None;
-    }
-
-    // 5. Withdrawals that can no longer commit.
-    if let Some(p) = &pos {
-        let rows = tx
-            .query(
-                &stmts.withdrawals_expire,
-                &[&p.record_time, &EXPIRED_REASON, &last_tx_update_id],
-            )
-            .await
-            .map_err(|e| db_error(&e))?;
-        for r in rows {
-            let id: String = r.get(0);
-            tracing::info!(withdrawal_id = %id, record_time = %canton_dr_cli::time::format_record_time(p.record_time), "withdrawal failed: trec_tgt passed");
-            out.failed.push(id);
+        EndState {
+            position,
+            trailing,
+            last_update_id,
         }
     }
-
-    // 7. Progress.
-    if let Some(p) = &pos
-        && !items.is_empty()
-    {
-        notify::notify_progress(
-            tx,
-            &Progress {
-                ingester: target.ingester.clone(),
-                offset: p.offset,
-                record_time: p.record_time,
-                offset_epoch: target.offset_epoch,
-                update_id: last_tx_update_id,
-            },
-        )
-        .await?;
-    }
-    out.position = pos;
-    Ok(out)
 }
 
+/// `record_update` for every transaction; the ids that were new.
+async fn record_updates<'a>(
+    tx: &Transaction<'_>,
+    stmts: &Statements,
+    target: &Target,
+    txs: &[&'a TxItem],
+) -> Result<HashSet<&'a str>> {
+    if txs.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let ids: Vec<&str> = txs.iter().map(|t| t.update.update_id.as_str()).collect();
+    let offsets: Vec<i64> = txs.iter().map(|t| t.update.offset).collect();
+    let times: Vec<DateTime<Utc>> = txs.iter().map(|t| t.update.record_time).collect();
+    let syncs: Vec<&str> = txs
+        .iter()
+        .map(|t| t.update.synchronizer_id.as_str())
+        .collect();
+    let params: [&(dyn ToSql + Sync); 6] = [
+        &target.ingester,
+        &target.offset_epoch,
+        &ids,
+        &offsets,
+        &times,
+        &syncs,
+    ];
+    let rows = tx
+        .query(&stmts.dedup, &params)
+        .await
+        .map_err(|e| db_error(&e))?;
+    let inserted: HashSet<String> = rows.iter().map(|r| r.get(0)).collect();
+    Ok(txs
+        .iter()
+        .map(|t| t.update.update_id.as_str())
+        .filter(|id| inserted.contains(*id))
+        .collect())
+}
+
+/// `checkpoint_transaction` for the last transaction, then `checkpoint_offset`
+/// for an offset checkpoint after it.
+async fn checkpoint(
+    tx: &Transaction<'_>,
+    stmts: &Statements,
+    target: &Target,
+    txs: &[&TxItem],
+    end: &EndState,
+) -> Result<()> {
+    if let Some(last) = txs.last() {
+        let u = &last.update;
+        tx.execute(
+            &stmts.checkpoint_transaction,
+            &[
+                &target.ingester,
+                &u.update_id,
+                &u.offset,
+                &u.record_time,
+                &u.synchronizer_id,
+                &target.offset_epoch,
+            ],
+        )
+        .await
+        .map_err(|e| db_error(&e))?;
+    }
+    if let Some(p) = &end.trailing {
+        tx.execute(
+            &stmts.checkpoint_offset,
+            &[
+                &target.ingester,
+                &p.offset,
+                &p.record_time,
+                &p.synchronizer_id,
+                &target.offset_epoch,
+            ],
+        )
+        .await
+        .map_err(|e| db_error(&e))?;
+    }
+    Ok(())
+}
+
+/// Step 5: in-flight withdrawals whose `trec_tgt` is below the batch's last
+/// record time can no longer commit.
+async fn expire(tx: &Transaction<'_>, stmts: &Statements, end: &EndState) -> Result<Vec<String>> {
+    let Some(p) = &end.position else {
+        return Ok(Vec::new());
+    };
+    let rows = tx
+        .query(
+            &stmts.withdrawals_expire,
+            &[&p.record_time, &EXPIRED_REASON, &end.last_update_id],
+        )
+        .await
+        .map_err(|e| db_error(&e))?;
+    let expired: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+    if !expired.is_empty() {
+        tracing::info!(
+            "{} withdrawal(s) failed, trec_tgt passed at record time {}: {}",
+            expired.len(),
+            canton_dr_cli::time::format_record_time(p.record_time),
+            sample(&expired)
+        );
+    }
+    Ok(expired)
+}
+
+/// Step 7: `notify_progress` with the position after the batch.
+async fn notify(
+    tx: &Transaction<'_>,
+    stmts: &Statements,
+    target: &Target,
+    items: &[Item],
+    end: &EndState,
+) -> Result<()> {
+    let Some(p) = end.position.as_ref().filter(|_| !items.is_empty()) else {
+        return Ok(());
+    };
+    tx.execute(
+        &stmts.notify_progress,
+        &[
+            &target.ingester,
+            &p.offset,
+            &p.record_time,
+            &target.offset_epoch,
+            &end.last_update_id,
+        ],
+    )
+    .await
+    .map_err(|e| db_error(&e))?;
+    Ok(())
+}
+
+/// The first few ids of a list, for one log line.
+fn sample(ids: &[String]) -> String {
+    const SHOWN: usize = 5;
+    let mut s = ids
+        .iter()
+        .take(SHOWN)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if ids.len() > SHOWN {
+        s.push_str(&format!(" (+{} more)", ids.len() - SHOWN));
+    }
+    s
+}
+
+/// Step 2: treasury holdings created, then spent.
 async fn apply_holdings(tx: &Transaction<'_>, stmts: &Statements, fresh: &[&TxItem]) -> Result<()> {
     let mut cids = Vec::new();
     let mut owners = Vec::new();
@@ -416,12 +568,12 @@ fn transfers<'a>(
     })
 }
 
+/// Step 3: deposits; returns (recorded, credited).
 async fn apply_deposits(
     tx: &Transaction<'_>,
     stmts: &Statements,
     fresh: &[&TxItem],
-    out: &mut BatchOutcome,
-) -> Result<()> {
+) -> Result<(u64, u64)> {
     let mut update_ids = Vec::new();
     let mut node_ids = Vec::new();
     let mut accounts: Vec<Option<&str>> = Vec::new();
@@ -447,7 +599,7 @@ async fn apply_deposits(
         times.push(t.update.record_time);
     }
     if update_ids.is_empty() {
-        return Ok(());
+        return Ok((0, 0));
     }
     let params: [&(dyn ToSql + Sync); 8] = [
         &update_ids,
@@ -463,17 +615,25 @@ async fn apply_deposits(
         .query_one(&stmts.deposits, &params)
         .await
         .map_err(|e| db_error(&e))?;
-    out.deposits += row.get::<_, i64>(0) as u64;
-    out.credited += row.get::<_, i64>(1) as u64;
-    Ok(())
+    Ok((row.get::<_, i64>(0) as u64, row.get::<_, i64>(1) as u64))
 }
 
+/// What became of a batch's withdrawals.
+#[derive(Debug, Default)]
+struct WithdrawalsOutcome {
+    completed: Vec<String>,
+    recovered: Vec<String>,
+    failed: Vec<String>,
+    flagged: Vec<String>,
+}
+
+/// Step 4: withdrawals completed, recovered, failed on the ledger, flagged.
 async fn apply_withdrawals(
     tx: &Transaction<'_>,
     stmts: &Statements,
     fresh: &[&TxItem],
-    out: &mut BatchOutcome,
-) -> Result<()> {
+) -> Result<WithdrawalsOutcome> {
+    let mut out = WithdrawalsOutcome::default();
     // First transfer per withdrawal id in this batch; any further one is a
     // second payout for the same id and is flagged.
     let mut first: HashMap<&str, (&TxItem, &Transfer)> = HashMap::new();
@@ -499,40 +659,43 @@ async fn apply_withdrawals(
     }
 
     if !order.is_empty() {
-        let ids: Vec<&str> = order.clone();
-        let uids: Vec<&str> = order
-            .iter()
-            .map(|id| first[id].0.update.update_id.as_str())
-            .collect();
-        let times: Vec<DateTime<Utc>> = order
-            .iter()
-            .map(|id| first[id].0.update.record_time)
-            .collect();
         let rows = tx
-            .query(&stmts.withdrawals_complete, &[&ids, &uids, &times])
+            .query(&stmts.withdrawals_status, &[&order])
             .await
             .map_err(|e| db_error(&e))?;
+        let status: HashMap<String, String> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
         let mut unknown: Vec<&str> = Vec::new();
-        for r in &rows {
-            let id: String = r.get(0);
-            let before: Option<String> = r.get(1);
-            let completed: bool = r.get(2);
-            let key = order.iter().copied().find(|k| *k == id).unwrap_or_default();
-            match (before.as_deref(), completed) {
-                (None, _) => unknown.push(key),
-                (Some(prev), true) => {
-                    if prev == "failed" {
-                        tracing::warn!(withdrawal_id = %id, "withdrawal marked failed completed on the ledger; flagged for reconciliation");
-                        out.flagged.push(id.clone());
-                    }
-                    out.completed.push(id);
+        let mut complete: Vec<&str> = Vec::new();
+        for id in &order {
+            match status.get(*id).map(String::as_str) {
+                None => unknown.push(id),
+                Some("requested" | "submitted") => complete.push(id),
+                Some("failed") => {
+                    tracing::warn!(withdrawal_id = %id, "withdrawal marked failed completed on the ledger; flagged for reconciliation");
+                    out.flagged.push(id.to_string());
+                    complete.push(id);
                 }
-                (Some(prev), false) => {
-                    tracing::error!(withdrawal_id = %id, status = prev, update_id = %first[key].0.update.update_id,
+                Some(prev) => {
+                    tracing::error!(withdrawal_id = %id, status = prev, update_id = %first[id].0.update.update_id,
                         "a second transfer for an already {prev} withdrawal; flagged for reconciliation");
-                    repeated.push(id);
+                    repeated.push(id.to_string());
                 }
             }
+        }
+        if !complete.is_empty() {
+            let uids: Vec<&str> = complete
+                .iter()
+                .map(|id| first[id].0.update.update_id.as_str())
+                .collect();
+            let times: Vec<DateTime<Utc>> = complete
+                .iter()
+                .map(|id| first[id].0.update.record_time)
+                .collect();
+            tx.execute(&stmts.withdrawals_complete, &[&complete, &uids, &times])
+                .await
+                .map_err(|e| db_error(&e))?;
+            out.completed
+                .extend(complete.iter().map(|id| id.to_string()));
         }
         if !unknown.is_empty() {
             let mut cols: [Vec<&str>; 6] = Default::default();
@@ -554,10 +717,14 @@ async fn apply_withdrawals(
                 .query(&stmts.withdrawals_recover, &params)
                 .await
                 .map_err(|e| db_error(&e))?;
-            for r in rows {
-                let id: String = r.get(0);
-                tracing::warn!(withdrawal_id = %id, "withdrawal request unknown (lost?); re-created from the ledger as recovered, needs reconciliation");
-                out.recovered.push(id);
+            out.recovered
+                .extend(rows.iter().map(|r| r.get::<_, String>(0)));
+            if !out.recovered.is_empty() {
+                tracing::warn!(
+                    "{} withdrawal request(s) unknown (lost?), re-created from the ledger as recovered, needs reconciliation: {}",
+                    out.recovered.len(),
+                    sample(&out.recovered)
+                );
             }
         }
     }
@@ -590,5 +757,5 @@ async fn apply_withdrawals(
             .map_err(|e| db_error(&e))?;
         out.flagged.extend(repeated);
     }
-    Ok(())
+    Ok(out)
 }

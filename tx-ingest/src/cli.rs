@@ -110,6 +110,12 @@ pub struct Cli {
           default_value = "5m", value_parser = duration_arg)]
     pub give_up_after: Duration,
 
+    /// Ask the node for values without field labels and record ids (GetUpdates verbose=false)
+    /// and decode them by the token standard's declaration order: about a third less CPU on the
+    /// node and here. Default: verbose, as the exchange-integration guide recommends.
+    #[arg(long, env = "TX_INGEST_COMPACT_VALUES")]
+    pub compact_values: bool,
+
     /// Output format: json (default when stdout is not a terminal) or text.
     #[arg(long, env = "CANTON_DR_OUTPUT")]
     pub output: Option<OutputFormat>,
@@ -180,6 +186,7 @@ impl Cli {
             heartbeat_interval: self.heartbeat_interval.max(Duration::from_millis(50)),
             progress_interval: self.progress_interval,
             give_up_after: self.give_up_after,
+            compact_values: self.compact_values,
         })
     }
 }

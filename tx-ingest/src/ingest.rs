@@ -16,11 +16,12 @@ use crate::stream::{self, Message, Reader};
 use crate::update::{Item, PositionItem};
 use canton_client::CantonChannel;
 use canton_dr_cli::{Error, ErrorKind, Result};
+use futures::FutureExt as _;
 use integration_db::checkpoint::{self, Position};
 use integration_db::control::IngesterState;
 use integration_db::notify::{ControlEvent, Event, ProgressListener};
 use integration_db::{ConnectOptions, Db};
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
@@ -48,6 +49,8 @@ pub struct Settings {
     pub progress_interval: Duration,
     /// Give up (exit 3) after failing this long without committing anything.
     pub give_up_after: Duration,
+    /// Ask for values without labels and record ids (`verbose = false`).
+    pub compact_values: bool,
 }
 
 struct Conn {
@@ -281,12 +284,14 @@ impl Ingester {
             return Ok(Flow::Done);
         }
 
-        let buffer = (self.s.batch_size * 2).max(256);
+        // Chunks of up to 256 updates: enough read-ahead for two batches.
+        let buffer = (self.s.batch_size * 2 / 256).max(8);
         let mut reader = stream::spawn_reader(
             self.ledger.clone(),
             self.s.treasury.clone(),
             begin,
             end,
+            !self.s.compact_values,
             buffer,
         );
         if !self.s.dry_run {
@@ -301,36 +306,55 @@ impl Ingester {
         let mut streamed_to = begin;
         let mut tick = interval(self.s.heartbeat_interval);
         let mut progress = interval(self.s.progress_interval);
-        let mut pending: Option<Message> = None;
+        // Updates received, not yet committed; then the end or failure of the stream.
+        let mut queue: VecDeque<Item> = VecDeque::new();
+        let mut last: Option<Message> = None;
         loop {
-            let wake = match pending.take() {
-                Some(m) => Wake::Message(m),
-                None => self.wait(&mut reader, &mut tick, &mut progress).await,
-            };
-            match wake {
-                Wake::Message(Message::Item(first)) => {
-                    let mut batch = vec![first];
-                    while batch.len() < self.s.batch_size {
-                        match reader.rx.try_recv() {
-                            Ok(Message::Item(i)) => batch.push(i),
-                            Ok(other) => {
-                                pending = Some(other);
-                                break;
-                            }
-                            Err(_) => break,
+            if queue.is_empty() && last.is_none() {
+                match self.wait(&mut reader, &mut tick, &mut progress).await {
+                    Wake::Message(Message::Items(items)) => queue.extend(items),
+                    Wake::Message(m) => last = Some(m),
+                    Wake::Tick | Wake::Control => {
+                        if self.orders_changed(&orders).await? {
+                            return Ok(Flow::Again);
                         }
                     }
-                    if let Some(last) = batch.last() {
-                        streamed_to = streamed_to.max(last.offset());
-                    }
-                    if !self.commit(&target, &mut position, &batch).await? {
-                        tracing::info!(
-                            "the control row changed under a commit (fence); re-reading it"
-                        );
-                        return Ok(Flow::Again);
-                    }
+                    Wake::Progress => self.print_progress(),
+                    Wake::Nothing => {}
+                    Wake::ListenerGone => self.listener = None,
+                    Wake::Shutdown => return Ok(Flow::Done),
                 }
-                Wake::Message(Message::End) => {
+            }
+            // Take what else has arrived, up to a batch.
+            while queue.len() < self.s.batch_size && last.is_none() {
+                match reader.rx.try_recv() {
+                    Ok(Message::Items(items)) => queue.extend(items),
+                    Ok(m) => last = Some(m),
+                    Err(_) => break,
+                }
+            }
+            if !queue.is_empty() {
+                let n = queue.len().min(self.s.batch_size);
+                let batch: Vec<Item> = queue.drain(..n).collect();
+                if let Some(item) = batch.last() {
+                    streamed_to = streamed_to.max(item.offset());
+                }
+                if !self.commit(&target, &mut position, &batch).await? {
+                    tracing::info!("the control row changed under a commit (fence); re-reading it");
+                    return Ok(Flow::Again);
+                }
+                // Between batches, notice stops and resumes promptly even
+                // while catching up.
+                if tick_due(&mut tick) && self.orders_changed(&orders).await? {
+                    return Ok(Flow::Again);
+                }
+                if !self.s.progress_interval.is_zero() && tick_due(&mut progress) {
+                    self.print_progress();
+                }
+                continue;
+            }
+            match last.take() {
+                Some(Message::End) => {
                     // Every update up to `end` was seen: the position may
                     // move to it even when the last ones were not ours.
                     if let Some(e) = end
@@ -346,16 +370,8 @@ impl Ingester {
                     }
                     return Ok(Flow::Done);
                 }
-                Wake::Message(Message::Failed(e)) => return Err(e),
-                Wake::Tick | Wake::Control => {
-                    if self.orders_changed(&orders).await? {
-                        return Ok(Flow::Again);
-                    }
-                }
-                Wake::Progress => self.print_progress(),
-                Wake::Nothing => {}
-                Wake::ListenerGone => self.listener = None,
-                Wake::Shutdown => return Ok(Flow::Done),
+                Some(Message::Failed(e)) => return Err(e),
+                Some(Message::Items(_)) | None => {}
             }
         }
     }
@@ -541,6 +557,11 @@ impl Ingester {
             tracing::warn!("could not acknowledge the stop: {}", e.message());
         }
     }
+}
+
+/// True (and consumes the tick) when `tick` is due now.
+fn tick_due(tick: &mut tokio::time::Interval) -> bool {
+    tick.tick().now_or_never().is_some()
 }
 
 fn interval(period: Duration) -> tokio::time::Interval {

@@ -14,6 +14,7 @@ use canton_proto::ledger::{
     GetUpdatesRequest, Identifier, InterfaceFilter, TransactionFormat, TransactionShape,
     UpdateFormat, WildcardFilter, cumulative_filter::IdentifierFilter,
 };
+use futures::FutureExt as _;
 use std::collections::HashMap;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -40,8 +41,10 @@ pub const INTERFACES: [(&str, &str, &str); 3] = [
 
 /// The update format of txingestion.rst: for `party`, a wildcard (no created
 /// event blob) plus the token-standard interface filters with views;
-/// LEDGER_EFFECTS; verbose (labels, so values decode by name).
-pub fn update_format(party: &str) -> UpdateFormat {
+/// LEDGER_EFFECTS; `verbose` (labels and record ids, so values decode by
+/// name; without, the parser decodes by declaration order and both ends do
+/// less work).
+pub fn update_format(party: &str, verbose: bool) -> UpdateFormat {
     let mut cumulative = vec![CumulativeFilter {
         identifier_filter: Some(IdentifierFilter::WildcardFilter(WildcardFilter {
             include_created_event_blob: false,
@@ -67,7 +70,7 @@ pub fn update_format(party: &str) -> UpdateFormat {
             event_format: Some(EventFormat {
                 filters_by_party: HashMap::from([(party.to_string(), Filters { cumulative })]),
                 filters_for_any_party: None,
-                verbose: true,
+                verbose,
             }),
             transaction_shape: TransactionShape::LedgerEffects as i32,
         }),
@@ -78,11 +81,16 @@ pub fn update_format(party: &str) -> UpdateFormat {
 
 /// The `GetUpdates` request from `begin_exclusive` (to `end_inclusive`, or
 /// endless).
-pub fn request(party: &str, begin_exclusive: i64, end_inclusive: Option<i64>) -> GetUpdatesRequest {
+pub fn request(
+    party: &str,
+    begin_exclusive: i64,
+    end_inclusive: Option<i64>,
+    verbose: bool,
+) -> GetUpdatesRequest {
     GetUpdatesRequest {
         begin_exclusive,
         end_inclusive,
-        update_format: Some(update_format(party)),
+        update_format: Some(update_format(party, verbose)),
     }
 }
 
@@ -113,11 +121,14 @@ pub async fn pruned_up_to(conn: &CantonChannel) -> Result<i64> {
     Ok(resp.into_inner().participant_pruned_up_to_inclusive)
 }
 
+/// Most updates the reader hands over at once.
+const CHUNK: usize = 256;
+
 /// What the reader sends the writer.
 #[derive(Debug)]
 pub enum Message {
-    /// A decoded update.
-    Item(Item),
+    /// Decoded updates, in stream order (those that had arrived together).
+    Items(Vec<Item>),
     /// The bounded stream ended (it reached `end_inclusive`).
     End,
     /// The stream failed; the error says whether retrying may help.
@@ -140,17 +151,18 @@ impl Drop for Reader {
 }
 
 /// Opens `GetUpdates` for `party` from `begin` (to `end`) and decodes it on a
-/// task of its own, `buffer` updates ahead of the writer.
+/// task of its own, up to `buffer` chunks ahead of the writer.
 pub fn spawn_reader(
     conn: CantonChannel,
     party: String,
     begin: i64,
     end: Option<i64>,
+    verbose: bool,
     buffer: usize,
 ) -> Reader {
     let (tx, rx) = mpsc::channel(buffer.max(1));
     let task = tokio::spawn(async move {
-        if let Err(e) = read(&conn, &party, begin, end, &tx).await {
+        if let Err(e) = read(&conn, &party, begin, end, verbose, &tx).await {
             let _ = tx.send(Message::Failed(e)).await;
         }
     });
@@ -162,6 +174,7 @@ async fn read(
     party: &str,
     begin: i64,
     end: Option<i64>,
+    verbose: bool,
     tx: &mpsc::Sender<Message>,
 ) -> Result<()> {
     let client = grpc_client!(streaming UpdateServiceClient, conn);
@@ -170,26 +183,49 @@ async fn read(
     let mut stream = conn
         .call(|_| {
             let mut c = client.clone();
-            let req = request(party, begin, end);
+            let req = request(party, begin, end, verbose);
             async move { c.get_updates(req).await }
         })
         .await
         .map_err(|e| stream_error(&e))?
         .into_inner();
+    // Updates that have already arrived are decoded and handed over together,
+    // so that a catch-up costs one wake-up of the writer per chunk rather
+    // than per update; tailing, chunks hold one update.
     loop {
-        match stream.message().await {
-            Ok(Some(resp)) => {
-                if let Some(item) = decode(resp, party)?
-                    && tx.send(Message::Item(item)).await.is_err()
-                {
+        let first = stream.message().await;
+        let mut chunk = Vec::new();
+        let mut next = Some(first);
+        while let Some(received) = next.take() {
+            match received {
+                Ok(Some(resp)) => match decode(resp, party) {
+                    Ok(Some(item)) => chunk.push(item),
+                    Ok(None) => {}
+                    Err(e) => {
+                        let _ = tx.send(Message::Items(chunk)).await;
+                        return Err(e);
+                    }
+                },
+                Ok(None) => {
+                    if !chunk.is_empty() && tx.send(Message::Items(chunk)).await.is_err() {
+                        return Ok(());
+                    }
+                    let _ = tx.send(Message::End).await;
                     return Ok(());
                 }
+                Err(status) => {
+                    if !chunk.is_empty() {
+                        let _ = tx.send(Message::Items(chunk)).await;
+                    }
+                    return Err(stream_error(&conn.error(&status)));
+                }
             }
-            Ok(None) => {
-                let _ = tx.send(Message::End).await;
-                return Ok(());
+            if chunk.len() < CHUNK {
+                next = stream.message().now_or_never();
             }
-            Err(status) => return Err(stream_error(&conn.error(&status))),
+        }
+        if !chunk.is_empty() && tx.send(Message::Items(chunk)).await.is_err() {
+            return Ok(());
         }
     }
 }
@@ -212,7 +248,7 @@ mod tests {
 
     #[test]
     fn request_is_the_documented_filter() {
-        let r = request("treasury::1220aa", 42, None);
+        let r = request("treasury::1220aa", 42, None, true);
         assert_eq!(r.begin_exclusive, 42);
         assert_eq!(r.end_inclusive, None);
         let tf = r.update_format.unwrap().include_transactions.unwrap();
@@ -248,5 +284,15 @@ mod tests {
                 "#splice-api-token-transfer-instruction-v1:Splice.Api.Token.TransferInstructionV1:TransferInstruction",
             ]
         );
+        let compact = request("treasury::1220aa", 0, Some(9), false);
+        assert_eq!(compact.end_inclusive, Some(9));
+        let ef = compact
+            .update_format
+            .unwrap()
+            .include_transactions
+            .unwrap()
+            .event_format
+            .unwrap();
+        assert!(!ef.verbose);
     }
 }

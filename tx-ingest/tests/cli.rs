@@ -187,3 +187,25 @@ async fn unreachable_node_exits_3_after_giving_up() {
     assert!(stderr.contains(&format!("127.0.0.1:{port}")), "{stderr}");
     assert!(stderr.contains("giving up"), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn compact_values_are_decoded_by_declaration_order_and_book_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = Sim::start(&dir.path().join("state"), &[]);
+    sim.traffic(120, 40, 20);
+    let verbose = TestDb::fresh().await;
+    let compact = TestDb::fresh().await;
+    let a = once(&sim, &verbose.url, &[]);
+    let b = once(&sim, &compact.url, &["--compact-values"]);
+    for key in ["transactions", "deposits", "withdrawalsRecovered", "offset"] {
+        assert_eq!(a[key], b[key], "{key}: {a} vs {b}");
+    }
+    assert_eq!(b["deposits"].as_u64(), Some(120));
+    assert_exactly_once(&verbose, &sim).await;
+    assert_exactly_once(&compact, &sim).await;
+    let holdings = "SELECT count(*) FROM holdings WHERE archived_update_id IS NULL";
+    assert_eq!(
+        verbose.scalar_i64(holdings).await,
+        compact.scalar_i64(holdings).await
+    );
+}
