@@ -1,0 +1,233 @@
+#!/usr/bin/env bash
+# Benchmark of tx-ingest's catch-up (release builds, one machine): UPDATES
+# treasury updates (3 deposits : 1 withdrawal) put on canton-sim, then
+# ingested from offset 0 into a throwaway PostgreSQL (scripts/pg-tmp.sh):
+#
+#   1. batched: one PostgreSQL transaction per up to BATCH updates;
+#   2. the same with --compact-values (GetUpdates verbose=false);
+#   3. one transaction per update (--batch-size 1), the same updates;
+#
+# and, to find where the time goes, the pieces alone:
+#
+#   4. stream-only: GetUpdates to the ledger end, decoded and parsed by
+#      tx-ingest's reader, nothing written (verbose and compact);
+#   5. decode-only: protobuf decoding and parsing in-process, no network;
+#   6. db-only: the batch writer on synthetic updates of the same mix, no stream;
+#
+# with the CPU each process used (simulator, tx-ingest, PostgreSQL) per update.
+# Goal: 50,000 updates/s batched on 2 cores, never below 20,000.
+#
+# Figures go to stderr as a table and to stdout as one JSON object. Knobs
+# (environment): UPDATES (default 200000), BATCH (default 1000),
+# SINGLE_SECONDS (default 0 = run 3. to the end; N = stop it after N seconds
+# and report its rate so far), CHECK_GOALS=1 (exit 1 when batched is below
+# 20,000 updates/s).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+UPDATES=${UPDATES:-200000}
+BATCH=${BATCH:-1000}
+SINGLE_SECONDS=${SINGLE_SECONDS:-0}
+CHECK_GOALS=${CHECK_GOALS:-0}
+GOAL=50000
+FLOOR=20000
+
+log() { printf '%s\n' "$*" >&2; }
+
+[[ "$UPDATES" =~ ^[0-9]+$ && "$UPDATES" -ge 4 ]] || { log "UPDATES must be a number >= 4"; exit 2; }
+[[ "$BATCH" =~ ^[0-9]+$ && "$BATCH" -ge 1 ]] || { log "BATCH must be a positive number"; exit 2; }
+[[ "$SINGLE_SECONDS" =~ ^[0-9]+$ ]] || { log "SINGLE_SECONDS must be a number"; exit 2; }
+
+log "== building release binaries (canton-sim, tx-ingest, ingest-ctl, the ingest bench)"
+cargo build --release --locked -p canton-sim -p tx-ingest -p ingest-ctl >&2
+bench_exe=$(cargo bench --locked -p tx-ingest --bench ingest --no-run --message-format=json 2>/dev/null |
+  sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -n 1)
+[[ -x "$bench_exe" ]] || { log "could not build the ingest bench"; exit 3; }
+bin=target/release
+bench=("$bench_exe")
+
+work=$(mktemp -d /tmp/bench-tx-ingest.XXXXXX)
+sim_pid=""
+pg_dir=""
+cleanup() {
+  if [[ -n "$sim_pid" ]] && kill -0 "$sim_pid" 2>/dev/null; then
+    kill "$sim_pid" 2>/dev/null || true
+    wait "$sim_pid" 2>/dev/null || true
+  fi
+  if [[ -n "$pg_dir" ]]; then
+    scripts/pg-tmp.sh stop "$pg_dir" >/dev/null 2>&1 || true
+  fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# Fields of a one-line JSON object: json_str NAME, json_num NAME (stdin).
+json_str() { sed -n "s/.*\"$1\":\"\\([^\"]*\\)\".*/\\1/p"; }
+json_num() { sed -n "s/.*\"$1\":\\(-\\{0,1\\}[0-9.]*\\).*/\\1/p"; }
+
+# CPU seconds (user + system) a process and its reaped children have used.
+cpu_of() {
+  local pid=$1 stat rest
+  stat=$(cat "/proc/$pid/stat" 2>/dev/null) || { echo 0; return; }
+  rest=${stat##*) }
+  # Fields after the command: 14 utime, 15 stime, 16 cutime, 17 cstime (1-based
+  # in the full line; here shifted by the two fields before ") ").
+  read -r -a f <<<"$rest"
+  awk -v u="${f[11]}" -v s="${f[12]}" -v cu="${f[13]}" -v cs="${f[14]}" -v hz="$(getconf CLK_TCK)" \
+    'BEGIN { printf "%.2f", (u + s + cu + cs) / hz }'
+}
+
+# CPU seconds of the PostgreSQL cluster: the postmaster, its reaped backends,
+# and the live ones.
+pg_cpu() {
+  local pm total child
+  pm=$(head -n 1 "$pg_dir/data/postmaster.pid")
+  total=$(cpu_of "$pm")
+  for child in $(pgrep -P "$pm" || true); do
+    total=$(awk -v a="$total" -v b="$(cpu_of "$child")" 'BEGIN { printf "%.2f", a + b }')
+  done
+  echo "$total"
+}
+
+log "== starting PostgreSQL and canton-sim"
+eval "$(scripts/pg-tmp.sh start --watch-pid $$)"
+pg_dir=$PGTEST_DIR
+"$bin/canton-sim" serve --state-dir "$work/sim" --output json >"$work/ready" 2>"$work/sim.log" &
+sim_pid=$!
+for _ in $(seq 1 300); do
+  [[ -s "$work/ready" ]] && break
+  kill -0 "$sim_pid" 2>/dev/null || { cat "$work/sim.log" >&2; exit 3; }
+  sleep 0.1
+done
+ready=$(head -n 1 "$work/ready")
+ledger=$(json_str ledgerApi <<<"$ready")
+control=$(json_str controlApi <<<"$ready")
+treasury=$(json_str treasuryParty <<<"$ready")
+[[ -n "$ledger" && -n "$control" && -n "$treasury" ]] || { log "no ready line: $ready"; exit 3; }
+
+withdrawals=$((UPDATES / 4))
+deposits=$((UPDATES - withdrawals))
+log "== putting $UPDATES updates on the simulator ($deposits deposits, $withdrawals withdrawals)"
+t0=$(date +%s%N)
+"$bin/canton-sim" ctl --control-api "$control" --output json \
+  traffic --deposits "$deposits" --withdrawals "$withdrawals" >/dev/null
+t1=$(date +%s%N)
+gen_rate=$(awk -v n="$UPDATES" -v ns="$((t1 - t0))" 'BEGIN { printf "%.0f", n / (ns / 1e9) }')
+
+# A fresh, migrated database: new_db NAME (prints its connection string). The
+# unix socket, as a co-located Integration DB would be reached: loopback TCP
+# costs PostgreSQL about a quarter more CPU per update.
+new_db() {
+  scripts/pg-tmp.sh sql "$pg_dir" <<<"CREATE DATABASE $1;" >/dev/null
+  local url="host=$pg_dir port=$PGPORT user=postgres dbname=$1"
+  INTEGRATION_DB_URL=$url "$bin/ingest-ctl" migrate --output json >/dev/null
+  echo "$url"
+}
+
+# Runs "$@" and records its CPU and the CPU of the simulator and PostgreSQL
+# meanwhile into globals: client_cpu sim_cpu db_cpu wall; stdout to $work/out.
+measure() {
+  local sim0 db0 sim1 db1 times
+  sim0=$(cpu_of "$sim_pid")
+  db0=$(pg_cpu)
+  TIMEFORMAT='%U %S %R'
+  { time "$@" >"$work/out" 2>>"$work/run.log"; } 2>"$work/time" || true
+  sim1=$(cpu_of "$sim_pid")
+  db1=$(pg_cpu)
+  read -r -a times <"$work/time"
+  client_cpu=$(awk -v u="${times[0]}" -v s="${times[1]}" 'BEGIN { printf "%.2f", u + s }')
+  wall=${times[2]}
+  sim_cpu=$(awk -v a="$sim0" -v b="$sim1" 'BEGIN { printf "%.2f", b - a }')
+  db_cpu=$(awk -v a="$db0" -v b="$db1" 'BEGIN { printf "%.2f", b - a }')
+}
+
+# µs of CPU per update: per_update SECONDS COUNT
+per_update() { awk -v s="$1" -v n="$2" 'BEGIN { if (n > 0) printf "%.0f", s * 1e6 / n; else print 0 }'; }
+
+rows=()
+json_rows=()
+# record NAME RATE UPDATES (after measure)
+record() {
+  local name=$1 rate=$2 n=$3
+  rows+=("$(printf '%-34s %10s %8s %8s %8s %8s' "$name" "$rate" \
+    "$(per_update "$sim_cpu" "$n")" "$(per_update "$client_cpu" "$n")" \
+    "$(per_update "$db_cpu" "$n")" "$wall")")
+  json_rows+=("\"$name\":{\"updatesPerSecond\":$rate,\"updates\":$n,\"wallSeconds\":$wall,\"simCpuUsPerUpdate\":$(per_update "$sim_cpu" "$n"),\"ingestCpuUsPerUpdate\":$(per_update "$client_cpu" "$n"),\"postgresCpuUsPerUpdate\":$(per_update "$db_cpu" "$n")}")
+}
+
+ingest=("$bin/tx-ingest" --once --ledger-api "$ledger" --treasury-party "$treasury"
+  --progress-interval 0s --output json)
+
+run_ingest() { # NAME DB ARGS...
+  local name=$1 db=$2
+  shift 2
+  log "== $name"
+  measure env RUST_LOG=error INTEGRATION_DB_URL="$(new_db "$db")" "${ingest[@]}" "$@"
+  local result rate n
+  result=$(tail -n 1 "$work/out")
+  [[ "$result" == *'"type":"result"'* ]] || { log "tx-ingest failed: $result $(tail -n 5 "$work/run.log")"; exit 3; }
+  rate=$(json_num updatesPerSecond <<<"$result")
+  n=$(json_num updates <<<"$result")
+  log "   $result"
+  record "$name" "${rate%.*}" "$n"
+  last_rate=${rate%.*}
+}
+
+run_ingest "ingest batched (batch $BATCH)" bench_batched --batch-size "$BATCH"
+batched_rate=$last_rate
+run_ingest "ingest batched, compact values" bench_compact --batch-size "$BATCH" --compact-values
+compact_rate=$last_rate
+if [[ "$SINGLE_SECONDS" -gt 0 ]]; then
+  ingest_single=(timeout --signal=TERM "$SINGLE_SECONDS")
+else
+  ingest_single=()
+fi
+log "== ingest one transaction per update"
+measure env RUST_LOG=error INTEGRATION_DB_URL="$(new_db bench_single)" "${ingest_single[@]}" "${ingest[@]}" --batch-size 1
+single=$(tail -n 1 "$work/out")
+[[ "$single" == *'"type":"result"'* ]] || { log "tx-ingest failed: $single $(tail -n 5 "$work/run.log")"; exit 3; }
+log "   $single"
+single_rate=$(json_num updatesPerSecond <<<"$single")
+record "ingest one per transaction" "${single_rate%.*}" "$(json_num updates <<<"$single")"
+
+for mode in verbose compact; do
+  log "== stream-only ($mode)"
+  if [[ $mode == compact ]]; then compact_env=(TX_INGEST_COMPACT_VALUES=1); else compact_env=(); fi
+  measure env "${compact_env[@]}" CANTON_LEDGER_API="$ledger" TREASURY_PARTY="$treasury" "${bench[@]}" stream
+  out=$(tail -n 1 "$work/out")
+  log "   $out"
+  record "stream-only ($mode)" "$(json_num updatesPerSecond <<<"$out" | cut -d. -f1)" "$(json_num updates <<<"$out")"
+done
+
+# The encoded messages are held in memory: 50,000 give a steady rate.
+decode_n=$((UPDATES < 50000 ? UPDATES : 50000))
+log "== decode-only (in-process, $decode_n updates)"
+measure "${bench[@]}" decode --updates "$decode_n"
+out=$(tail -n 1 "$work/out")
+log "   $out"
+record "decode+parse only (in-process)" "$(json_num updatesPerSecond <<<"$out" | cut -d. -f1)" "$decode_n"
+
+log "== db-only (synthetic updates)"
+measure env INTEGRATION_DB_URL="$(new_db bench_dbonly)" "${bench[@]}" db --updates "$UPDATES" --batch-size "$BATCH"
+out=$(tail -n 1 "$work/out")
+log "   $out"
+record "db-only (batch $BATCH)" "$(json_num updatesPerSecond <<<"$out" | cut -d. -f1)" "$UPDATES"
+
+log ""
+log "tx-ingest catch-up of $UPDATES updates on $(nproc) cores (load average now: $(cut -d' ' -f1-3 /proc/loadavg))"
+log "simulator put them on the ledger at $gen_rate updates/s"
+log "$(printf '%-34s %10s %8s %8s %8s %8s' run updates/s sim-us ingest-us pg-us wall-s)"
+for r in "${rows[@]}"; do log "$r"; done
+log "(CPU microseconds per update: sim = canton-sim, ingest = tx-ingest or the bench binary, pg = PostgreSQL)"
+verdict=met
+if [[ "$batched_rate" -lt "$GOAL" ]]; then verdict="below goal $GOAL"; fi
+if [[ "$batched_rate" -lt "$FLOOR" ]]; then verdict="below floor $FLOOR"; fi
+log "batched: $batched_rate updates/s ($verdict); compact values: $compact_rate; one per transaction: ${single_rate%.*}"
+
+joined=$(IFS=,; echo "${json_rows[*]}")
+printf '{"type":"bench","tool":"tx-ingest","updates":%s,"batchSize":%s,"cores":%s,"simGenerateUpdatesPerSecond":%s,"goal":%s,"floor":%s,"verdict":"%s","runs":{%s}}\n' \
+  "$UPDATES" "$BATCH" "$(nproc)" "$gen_rate" "$GOAL" "$FLOOR" "$verdict" "$joined"
+
+if [[ "$CHECK_GOALS" == 1 && "$batched_rate" -lt "$FLOOR" ]]; then
+  exit 1
+fi
