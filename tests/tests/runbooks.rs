@@ -1174,3 +1174,31 @@ fn integration_db_restore_dry_run_prints_the_plan_and_changes_nothing() {
         "requested"
     );
 }
+
+#[test]
+fn integration_db_restore_with_the_db_lost_freezes_the_restored_db() {
+    let w = World::new(WorldOptions::default());
+    w.prepare_db_restore();
+    let out = w.runbook_b("state", &["--db-lost"], None);
+    assert_eq!(end(&out), End::Code(0), "{}", describe(&out));
+    let result = last_of(&out, "result");
+    let journal = w.journal("state");
+    let b1 = journal
+        .iter()
+        .find(|r| r["step"] == "B1" && r["status"] == "done")
+        .expect("B1 done");
+    // B1 could not write the lost database: only the automation was stopped.
+    assert_eq!(b1["values"]["dbLost"], true);
+    assert_eq!(b1["values"]["frozenAt"], Value::Null);
+    assert_eq!(b1["values"]["stopCmdExitCode"], 0);
+    assert_eq!(
+        b1["commands"][0].as_str().map(|c| c.starts_with("touch ")),
+        Some(true)
+    );
+    // tSafe then comes from the freeze of the restored database.
+    assert_eq!(result["values"]["tSafeFrom"], "restored");
+    assert_eq!(
+        db_restore_snapshot(&w, &result),
+        expected_db_restore_snapshot()
+    );
+}
