@@ -5,8 +5,8 @@ use canton_client::AdminApiArgs;
 use canton_dr_cli::time::record_time_arg;
 use canton_dr_cli::{Error, OutputFormat, Result};
 use chrono::{DateTime, Utc};
-use clap::parser::ValueSource;
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
+use integration_db::args::DbArgs;
 use std::path::PathBuf;
 
 /// Knows which DARs a Canton participant must hold, diffs that against what it
@@ -69,49 +69,6 @@ pub struct InventoryArgs {
     pub threads: usize,
 }
 
-/// Integration DB flags.
-#[derive(Debug, Clone, Args)]
-#[command(next_help_heading = "Integration DB")]
-pub struct DbArgs {
-    /// PostgreSQL URL or libpq key=value string of the Integration DB; the
-    /// PG* environment fills in the rest. Keep the password in PGPASSWORD: a
-    /// URL with a password is refused on the command line (it would show in
-    /// `ps`), but accepted from INTEGRATION_DB_URL.
-    #[arg(
-        long,
-        env = "INTEGRATION_DB_URL",
-        value_name = "URL",
-        hide_env_values = true
-    )]
-    pub db_url: Option<String>,
-    /// Schema holding the Integration DB tables.
-    #[arg(long, env = "INTEGRATION_DB_SCHEMA", default_value = integration_db::DEFAULT_SCHEMA)]
-    pub schema: String,
-    /// True when --db-url came from argv (set by [`parse`]).
-    #[arg(skip)]
-    pub url_on_argv: bool,
-}
-
-impl DbArgs {
-    /// Connection options; refuses a password in a URL typed on the command line.
-    pub fn connect_options(&self) -> Result<integration_db::ConnectOptions> {
-        if let Some(url) = &self.db_url
-            && self.url_on_argv
-            && integration_db::config::redact_url(url) != *url
-        {
-            return Err(Error::usage(
-                "--db-url carries a password, which would be visible to every user in the process list",
-            )
-            .with_hint("put the password in PGPASSWORD, or pass the URL in INTEGRATION_DB_URL"));
-        }
-        Ok(
-            integration_db::ConnectOptions::from_url(self.db_url.clone().unwrap_or_default())
-                .schema(self.schema.clone())
-                .application_name("dar-sync"),
-        )
-    }
-}
-
 /// `record` flags.
 #[derive(Debug, Args)]
 pub struct RecordArgs {
@@ -126,7 +83,7 @@ pub struct RecordArgs {
     #[arg(long, env = "DAR_SYNC_DRY_RUN")]
     pub dry_run: bool,
     /// Database.
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "Integration DB")]
     pub db: DbArgs,
 }
 
@@ -183,7 +140,7 @@ pub struct DiffArgs {
     #[command(flatten)]
     pub admin: AdminApiArgs,
     /// Database (for --registry).
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "Integration DB")]
     pub db: DbArgs,
 }
 
@@ -210,9 +167,12 @@ pub struct UploadArgs {
     pub admin: AdminApiArgs,
     /// Database: uploads are recorded in the registry when one is given
     /// (--db-url / INTEGRATION_DB_URL, or --registry).
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "Integration DB")]
     pub db: DbArgs,
 }
+
+/// The `application_name` dar-sync reports to PostgreSQL.
+pub const APPLICATION_NAME: &str = "dar-sync";
 
 /// Parses argv, noting whether `--db-url` was typed on the command line.
 pub fn parse() -> Cli {
@@ -227,14 +187,10 @@ where
 {
     let matches = Cli::command().get_matches_from(args);
     let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
-    let on_argv = matches.subcommand().is_some_and(|(_, sub)| {
-        sub.try_contains_id("db_url").unwrap_or(false)
-            && sub.value_source("db_url") == Some(ValueSource::CommandLine)
-    });
     match &mut cli.command {
-        Command::Record(a) => a.db.url_on_argv = on_argv,
-        Command::Diff(a) => a.db.url_on_argv = on_argv,
-        Command::Upload(a) => a.db.url_on_argv = on_argv,
+        Command::Record(a) => a.db.note_source(&matches),
+        Command::Diff(a) => a.db.note_source(&matches),
+        Command::Upload(a) => a.db.note_source(&matches),
         Command::Inventory(_) => {}
     }
     cli
@@ -268,8 +224,8 @@ mod tests {
             "a.dar",
         ]);
         let db = db_of(cli);
-        assert!(db.url_on_argv);
-        let e = db.connect_options().unwrap_err();
+        assert!(db.url_on_argv());
+        let e = db.connect_options(APPLICATION_NAME).unwrap_err();
         assert_eq!(e.exit_code().code(), 2);
         assert!(!e.message().contains("secret"), "{}", e.message());
         assert!(e.hint().unwrap().contains("PGPASSWORD"));
@@ -281,7 +237,7 @@ mod tests {
             "postgresql://app@db/x",
             "a.dar",
         ]);
-        assert!(db_of(cli).connect_options().is_ok());
+        assert!(db_of(cli).connect_options(APPLICATION_NAME).is_ok());
     }
 
     #[test]

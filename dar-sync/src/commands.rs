@@ -1,7 +1,7 @@
 //! The four commands, wiring the library to the command line: flags in,
 //! NDJSON lines out, exit code from what was found.
 
-use crate::args::{DiffArgs, InventoryArgs, RecordArgs, UploadArgs, WantedArgs};
+use crate::args::{APPLICATION_NAME, DiffArgs, InventoryArgs, RecordArgs, UploadArgs, WantedArgs};
 use crate::inventory::{self, Check, Entry};
 use crate::node::{AdminDarService, UploadOptions, list_all};
 use crate::plan::{self, Wanted};
@@ -58,7 +58,7 @@ pub fn inventory(args: InventoryArgs, printer: Printer) -> Result<ExitCode> {
 
 /// `dar-sync record`: all or nothing.
 pub fn record(args: RecordArgs, printer: Printer) -> Result<ExitCode> {
-    let options = args.db.connect_options()?;
+    let options = args.db.connect_options(APPLICATION_NAME)?;
     let entries = inventory::inventory(&args.paths, Check::Full, 0)?;
     let invalid: Vec<&Entry> = entries
         .iter()
@@ -164,7 +164,7 @@ pub fn diff(args: DiffArgs, printer: Printer) -> Result<ExitCode> {
     let db_options = args
         .wanted
         .registry
-        .then(|| args.db.connect_options())
+        .then(|| args.db.connect_options(APPLICATION_NAME))
         .transpose()?;
     runtime()?.block_on(async {
         let db = match &db_options {
@@ -217,7 +217,9 @@ pub fn upload(args: UploadArgs, printer: Printer) -> Result<ExitCode> {
     let local = read_dirs(&args.wanted)?;
     let config = args.admin.client_config()?;
     let use_db = args.wanted.registry || args.db.db_url.is_some();
-    let db_options = use_db.then(|| args.db.connect_options()).transpose()?;
+    let db_options = use_db
+        .then(|| args.db.connect_options(APPLICATION_NAME))
+        .transpose()?;
     let settings = Settings {
         options: UploadOptions {
             vet_all_packages: !args.no_vet,

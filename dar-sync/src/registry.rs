@@ -12,8 +12,8 @@ use integration_db::{Db, GenericClient};
 pub const TOOL: &str = "dar-sync";
 
 /// Connects and checks the schema version.
-pub async fn open(args: &crate::args::DbArgs) -> Result<Db> {
-    Db::connect_ready(&args.connect_options()?).await
+pub async fn open(args: &integration_db::args::DbArgs) -> Result<Db> {
+    Db::connect_ready(&args.connect_options(crate::args::APPLICATION_NAME)?).await
 }
 
 /// The registry row for a local DAR uploaded (or recorded) at `at`.

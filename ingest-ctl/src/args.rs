@@ -4,8 +4,8 @@
 use canton_client::ConnectionArgs;
 use canton_dr_cli::OutputFormat;
 use canton_dr_cli::time::duration_arg;
-use clap::parser::ValueSource;
 use clap::{Args, CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
+use integration_db::args::DbArgs;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -48,10 +48,6 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
-
-    /// True when `--db-url` was given on the command line (not from the environment).
-    #[arg(skip)]
-    pub db_url_on_argv: bool,
 }
 
 impl Cli {
@@ -69,9 +65,7 @@ impl Cli {
     {
         let matches = Cli::command().try_get_matches_from(args)?;
         let mut cli = Cli::from_arg_matches(&matches)?;
-        // Global arguments are propagated to every level, so the top level
-        // knows where the value came from wherever it was written.
-        cli.db_url_on_argv = matches.value_source("db_url") == Some(ValueSource::CommandLine);
+        cli.global.db.note_source(&matches);
         Ok(cli)
     }
 }
@@ -79,22 +73,9 @@ impl Cli {
 /// Where the Integration DB is, which ingester, and how to print.
 #[derive(Debug, Clone, Args)]
 pub struct GlobalArgs {
-    /// PostgreSQL URL of the Integration DB: postgresql://USER@HOST:PORT/DATABASE[?sslmode=…].
-    /// Without it the PG* environment is used. A URL with a password is refused on the command
-    /// line (it would show in `ps`): use PGPASSWORD, or put the URL in INTEGRATION_DB_URL.
-    #[arg(
-        long,
-        global = true,
-        env = "INTEGRATION_DB_URL",
-        hide_env_values = true,
-        value_name = "URL"
-    )]
-    pub db_url: Option<String>,
-
-    /// Schema holding the Integration DB tables.
-    #[arg(long, global = true, env = "INTEGRATION_DB_SCHEMA", value_name = "NAME",
-          default_value = integration_db::DEFAULT_SCHEMA)]
-    pub schema: String,
+    /// The Integration DB: --db-url and --schema.
+    #[command(flatten)]
+    pub db: DbArgs,
 
     /// Name of the ingester to steer (its row in ingestion_control).
     #[arg(long, global = true, env = "INGESTER_NAME", value_name = "NAME",
@@ -266,11 +247,14 @@ mod tests {
     fn db_url_source_is_recorded_wherever_it_is_written() {
         let before =
             Cli::parse_from_iter(["ingest-ctl", "--db-url", "postgresql://a@h/d", "last"]).unwrap();
-        assert!(before.db_url_on_argv);
+        assert!(before.global.db.url_on_argv());
         let after =
             Cli::parse_from_iter(["ingest-ctl", "last", "--db-url", "postgresql://a@h/d"]).unwrap();
-        assert!(after.db_url_on_argv);
-        assert_eq!(after.global.db_url.as_deref(), Some("postgresql://a@h/d"));
+        assert!(after.global.db.url_on_argv());
+        assert_eq!(
+            after.global.db.db_url.as_deref(),
+            Some("postgresql://a@h/d")
+        );
     }
 
     #[test]
@@ -287,7 +271,7 @@ mod tests {
     #[test]
     fn defaults() {
         let cli = Cli::parse_from_iter(["ingest-ctl", "stop"]).unwrap();
-        assert_eq!(cli.global.schema, "canton_integration");
+        assert_eq!(cli.global.db.schema, "canton_integration");
         assert_eq!(cli.global.dead_after, Duration::from_secs(30));
         match cli.command {
             Command::Stop(s) => {

@@ -58,7 +58,7 @@ pub fn run(cli: Cli, format: OutputFormat) -> Result<ExitCode> {
 async fn dispatch(cli: Cli, format: OutputFormat) -> Result<ExitCode> {
     connect::check_ingester_name(&cli.global.ingester)?;
     let ctx = Ctx {
-        options: connect::connect_options(&cli.global, cli.db_url_on_argv)?,
+        options: cli.global.db.connect_options(connect::APPLICATION_NAME)?,
         ingester: cli.global.ingester.clone(),
         queries: QuerySet::load(cli.global.queries.as_deref())?,
         dead_after: cli.global.dead_after,

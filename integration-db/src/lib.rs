@@ -3,7 +3,9 @@
 //!
 //! Connect with [`Db::connect`] (URL or `PG*` environment, optional rustls TLS,
 //! see [`config`]); tools that use the tables call [`Db::connect_ready`], which
-//! also checks the schema version. [`migrate`] creates and upgrades the schema.
+//! also checks the schema version. Tools take the connection flags from
+//! [`args::DbArgs`], which refuses a password typed on the command line.
+//! [`migrate`] creates and upgrades the schema.
 //! Errors are [`canton_dr_cli::Error`]s with the exit code of their kind
 //! ([`error`]).
 //!
@@ -30,6 +32,7 @@
 //! [`tokio_postgres::GenericClient`], so they run on a plain connection or
 //! inside a caller's transaction. Progress notifications: [`notify`].
 
+pub mod args;
 pub mod audit;
 pub mod checkpoint;
 pub mod config;

@@ -5,12 +5,13 @@ use crate::ingest::{self, Settings};
 use canton_client::{CantonChannel, LedgerApiArgs};
 use canton_dr_cli::time::duration_arg;
 use canton_dr_cli::{Error, ExitCode, OutputFormat, Printer, Result};
-use clap::parser::ValueSource;
 use clap::{CommandFactory as _, FromArgMatches as _, Parser};
-use integration_db::ConnectOptions;
-use integration_db::config::redact_url;
+use integration_db::args::DbArgs;
 use std::time::Duration;
 use tokio::sync::watch;
+
+/// The `application_name` tx-ingest reports to PostgreSQL.
+pub const APPLICATION_NAME: &str = "tx-ingest";
 
 /// The ingester name used when neither `--ingester` nor `INGESTER_NAME` is given.
 pub const DEFAULT_INGESTER: &str = "tx-ingest";
@@ -55,21 +56,9 @@ pub struct Cli {
     #[command(flatten)]
     pub ledger: LedgerApiArgs,
 
-    /// PostgreSQL URL of the Integration DB: postgresql://USER@HOST:PORT/DATABASE[?sslmode=…].
-    /// Without it the PG* environment is used. A URL with a password is refused on the command
-    /// line (it would show in `ps`): use PGPASSWORD, or put the URL in INTEGRATION_DB_URL.
-    #[arg(
-        long,
-        env = "INTEGRATION_DB_URL",
-        hide_env_values = true,
-        value_name = "URL"
-    )]
-    pub db_url: Option<String>,
-
-    /// Schema holding the Integration DB tables.
-    #[arg(long, env = "INTEGRATION_DB_SCHEMA", value_name = "NAME",
-          default_value = integration_db::DEFAULT_SCHEMA)]
-    pub schema: String,
+    /// The Integration DB: --db-url and --schema.
+    #[command(flatten)]
+    pub db: DbArgs,
 
     /// This ingester's name: its row in ingestion_control and ingestion_checkpoint.
     #[arg(long, env = "INGESTER_NAME", value_name = "NAME", default_value = DEFAULT_INGESTER)]
@@ -119,10 +108,6 @@ pub struct Cli {
     /// Output format: json (default when stdout is not a terminal) or text.
     #[arg(long, env = "CANTON_DR_OUTPUT")]
     pub output: Option<OutputFormat>,
-
-    /// True when `--db-url` was given on the command line (not from the environment).
-    #[arg(skip)]
-    pub db_url_on_argv: bool,
 }
 
 impl Cli {
@@ -139,25 +124,8 @@ impl Cli {
     {
         let matches = Cli::command().try_get_matches_from(args)?;
         let mut cli = Cli::from_arg_matches(&matches)?;
-        cli.db_url_on_argv = matches.value_source("db_url") == Some(ValueSource::CommandLine);
+        cli.db.note_source(&matches);
         Ok(cli)
-    }
-
-    /// Database options; refuses a password typed on the command line.
-    pub fn connect_options(&self) -> Result<ConnectOptions> {
-        let url = self.db_url.clone().unwrap_or_default();
-        if self.db_url_on_argv && redact_url(&url) != url {
-            return Err(Error::usage(format!(
-                "--db-url {} carries a password on the command line, where `ps` and the shell history show it",
-                redact_url(&url)
-            ))
-            .with_hint(
-                "drop the password from --db-url and set PGPASSWORD, or put the whole URL in INTEGRATION_DB_URL",
-            ));
-        }
-        Ok(ConnectOptions::from_url(url)
-            .schema(self.schema.clone())
-            .application_name("tx-ingest"))
     }
 
     /// The run settings.
@@ -195,7 +163,7 @@ impl Cli {
 pub fn run(cli: Cli) -> Result<ExitCode> {
     let printer = Printer::new(OutputFormat::resolve(cli.output));
     let settings = cli.settings()?;
-    let db = cli.connect_options()?;
+    let db = cli.db.connect_options(APPLICATION_NAME)?;
     let ledger_config = cli.ledger.client_config()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -272,18 +240,19 @@ mod tests {
             "--db-url",
             "postgresql://ops:s3cret@db/x",
         ]);
-        let e = cli.connect_options().unwrap_err();
+        assert!(cli.db.url_on_argv());
+        let e = cli.db.connect_options(APPLICATION_NAME).unwrap_err();
         assert_eq!(e.exit_code().code(), 2);
         assert!(!e.message().contains("s3cret"), "{}", e.message());
         assert!(e.hint().unwrap().contains("PGPASSWORD"));
-        let mut from_env = parse(&[
+        let plain = parse(&[
             "--treasury-party",
             "t::1",
             "--db-url",
-            "postgresql://ops:s3cret@db/x",
+            "postgresql://ops@db/x",
         ]);
-        from_env.db_url_on_argv = false;
-        assert!(from_env.connect_options().is_ok());
+        let o = plain.db.connect_options(APPLICATION_NAME).unwrap();
+        assert_eq!(o.application_name, "tx-ingest");
     }
 
     #[test]
