@@ -53,9 +53,11 @@
 #   --no-build                 use the binaries already built (or --bin-dir)
 #   --bin-dir DIR              where the binaries are (implies --no-build) [CANTON_DR_BIN_DIR]
 #
-# Time: from a clean clone on 2 cores the debug build costs ~4.5 CPU-minutes
-# (~3 min on an idle machine) and the drill ~30 s; a clean release build costs
-# ~12 CPU-minutes, too slow for a 5-minute drill, hence debug by default.
+# Time, measured from a clean clone on 2 cores (a machine shared with other
+# builds, load 5-7): the debug build cost 5.7 CPU-minutes (user + sys; about
+# 3 minutes of wall time when the 2 cores are free), the drill itself 20-35 s.
+# A clean release build cost 12.9 CPU-minutes, more than the 5-minute budget
+# allows, hence debug by default.
 #
 # Exit codes: 0 every invariant holds; 1 an invariant failed; 2 usage error or
 # a missing prerequisite (cargo, PostgreSQL, jq); 3 the drill itself could not
