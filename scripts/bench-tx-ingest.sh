@@ -132,6 +132,8 @@ measure() {
   db0=$(pg_cpu)
   TIMEFORMAT='%U %S %R'
   { time "$@" >"$work/out" 2>>"$work/run.log"; } 2>"$work/time" || true
+  # Let the run's backends exit and be reaped into the postmaster's totals.
+  sleep 1
   sim1=$(cpu_of "$sim_pid")
   db1=$(pg_cpu)
   read -r -a times <"$work/time"

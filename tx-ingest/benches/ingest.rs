@@ -409,6 +409,7 @@ async fn bench_db(n: usize, batch: usize) {
         ingester: INGESTER.into(),
         offset_epoch: orders.offset_epoch,
         generation: orders.generation,
+        dedup_from: None,
     };
     let stmts = Statements::prepare(db.client()).await.expect("prepare");
     // Batches are built outside the timed part, one at a time.

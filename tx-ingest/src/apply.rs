@@ -222,6 +222,9 @@ pub struct Target {
     pub offset_epoch: i32,
     /// The control generation the ingester acted on (the fence).
     pub generation: i64,
+    /// From which record time re-delivered update ids are expected (for logs:
+    /// duplicates are skipped whatever their record time).
+    pub dedup_from: Option<DateTime<Utc>>,
 }
 
 /// What a committed batch did.
@@ -235,6 +238,8 @@ pub struct BatchOutcome {
     pub new_transactions: usize,
     /// Transactions skipped because their update id was already ingested.
     pub duplicates: usize,
+    /// The earliest record time among those duplicates.
+    pub earliest_duplicate: Option<DateTime<Utc>>,
     /// Deposits recorded.
     pub deposits: u64,
     /// Of which credited to a known account.
@@ -290,11 +295,14 @@ pub async fn apply_batch(
         .copied()
         .filter(|t| new_ids.contains(t.update.update_id.as_str()))
         .collect();
+    let mut earliest_duplicate: Option<DateTime<Utc>> = None;
     for t in txs
         .iter()
         .filter(|t| !new_ids.contains(t.update.update_id.as_str()))
     {
         tracing::debug!(update_id = %t.update.update_id, offset = t.update.offset, "already ingested; skipped");
+        let rt = t.update.record_time;
+        earliest_duplicate = Some(earliest_duplicate.map_or(rt, |e| e.min(rt)));
     }
 
     // 2–7. Effects, checkpoint and notification, pipelined; the expiry
@@ -317,6 +325,7 @@ pub async fn apply_batch(
         items: items.len(),
         new_transactions: fresh.len(),
         duplicates: txs.len() - fresh.len(),
+        earliest_duplicate,
         deposits,
         credited,
         completed: w.completed,

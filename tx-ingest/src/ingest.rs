@@ -268,6 +268,7 @@ impl Ingester {
             ingester: self.s.ingester.clone(),
             offset_epoch: orders.offset_epoch,
             generation: orders.generation,
+            dedup_from: orders.dedup_from,
         };
         tracing::info!(begin_exclusive = begin, end_inclusive = ?end, offset_epoch = orders.offset_epoch,
             generation = orders.generation, "streaming updates");
@@ -460,6 +461,18 @@ impl Ingester {
             return Ok(false);
         };
         *position = outcome.position.clone();
+        if let Some(t) = outcome.earliest_duplicate
+            && target.dedup_from.is_none_or(|from| t < from)
+        {
+            // Skipped all the same; but the resume was earlier than needed
+            // (or duplicates came without a dedup-from): worth a look.
+            tracing::info!(
+                duplicates = outcome.duplicates,
+                earliest = %canton_dr_cli::time::format_record_time(t),
+                dedup_from = ?target.dedup_from.map(canton_dr_cli::time::format_record_time),
+                "already-ingested updates re-delivered before the dedup-from record time; skipped"
+            );
+        }
         self.metrics
             .record(batch.len(), transactions, &outcome, started.elapsed());
         if let Some(p) = position {

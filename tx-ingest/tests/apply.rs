@@ -147,6 +147,7 @@ async fn orders(s: &Setup, epoch: i32) -> Target {
         ingester: ING.into(),
         offset_epoch: o.offset_epoch,
         generation: o.generation,
+        dedup_from: o.dedup_from,
     }
 }
 
@@ -235,6 +236,7 @@ async fn deposits_credit_known_accounts_once() {
     )
     .await;
     assert_eq!((out.new_transactions, out.duplicates), (1, 2));
+    assert_eq!(out.earliest_duplicate, Some(at(3)));
     assert_eq!(
         balance(&s, "abc123").await.as_deref(),
         Some("201.2500000000")
@@ -537,6 +539,12 @@ async fn progress_is_notified_at_commit() {
 async fn the_fence_refuses_a_stale_generation_or_a_stop() {
     let mut s = setup().await;
     let target = orders(&s, 0).await;
+    assert_eq!(
+        control::fence(s.db.client(), ING, target.generation)
+            .await
+            .unwrap(),
+        Some(0)
+    );
     // An operator change bumps the generation: the old orders are stale.
     integration_db::control::set_desired_state(
         s.db.client(),
@@ -556,6 +564,12 @@ async fn the_fence_refuses_a_stale_generation_or_a_stop() {
     .await
     .unwrap();
     assert_eq!(r, None);
+    assert_eq!(
+        control::fence(s.db.client(), ING, target.generation)
+            .await
+            .unwrap(),
+        None
+    );
     assert!(!updates::contains(s.db.client(), "f1").await.unwrap());
     assert!(checkpoint::get(s.db.client(), ING).await.unwrap().is_none());
     // Re-read while stopped: still refused.
