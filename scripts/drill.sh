@@ -390,6 +390,8 @@ parse_args() {
     *) cdr_die "unknown argument '$1'" "see: drill.sh --help" "$CDR_USAGE" ;;
     esac
   done
+  # Errors go to stdout as JSON only along with a JSON report.
+  if [[ "$JSON" -eq 1 ]]; then CDR_OUTPUT=json; else CDR_OUTPUT=text; fi
   [[ "$SCALE" =~ ^[1-9][0-9]*$ ]] || cdr_die "--scale '$SCALE' must be a positive number" "" "$CDR_USAGE"
   [[ "$SEMANTICS" == 3.3 || "$SEMANTICS" == 3.4 ]] ||
     cdr_die "--canton-semantics '$SEMANTICS' must be 3.3 or 3.4" "" "$CDR_USAGE"
@@ -792,7 +794,7 @@ report() {
   [[ "$ok" == true ]] || status=failed
   runbook_a=$(jq -c 'select(.type == "result")' "$WORK/check/runbook-a.ndjson" 2>/dev/null | tail -n 1)
   runbook_b=$(jq -c 'select(.type == "result")' "$WORK/check/runbook-b.ndjson" 2>/dev/null | tail -n 1)
-  REPORT=$(jq -cn --arg status "$status" --argjson scale "$SCALE" --arg sem "$SEMANTICS" \
+  REPORT=$(jq -M -cn --arg status "$status" --argjson scale "$SCALE" --arg sem "$SEMANTICS" \
     --argjson nu "$([[ "$NON_UNIQUE" -eq 1 ]] && echo true || echo false)" --arg brk "$BREAK" \
     --argjson ms "$(elapsed)" --argjson build "$BUILD_SECONDS" --arg profile "$PROFILE" \
     --argjson inv "$(jq -s . <<<"$invariants")" --argjson a "${runbook_a:-null}" --argjson b "${runbook_b:-null}" \

@@ -32,15 +32,19 @@ cdr_status_word() {
 cdr_log() { printf '%s: %s\n' "$CDR_PROG" "$*" >&2; }
 cdr_warn() { printf '%s: warning: %s\n' "$CDR_PROG" "$*" >&2; }
 
-# Prints the one-line error (and hint) on stderr and, unless CDR_NO_JSON_ERROR
-# is set, the JSON error object on stdout; then exits with CODE (default 2).
+# Prints the one-line error (and hint) on stderr and, in JSON output mode
+# (CDR_OUTPUT, else: stdout is not a terminal) unless CDR_NO_JSON_ERROR is
+# set, the JSON error object on stdout; then exits with CODE (default 2).
 #   cdr_die MESSAGE [HINT] [CODE]
 cdr_die() {
-  local msg=$1 hint=${2:-} code=${3:-2}
+  local msg=$1 hint=${2:-} code=${3:-2} mode=${CDR_OUTPUT:-}
   printf 'error: %s\n' "$msg" >&2
   [[ -z "$hint" ]] || printf 'hint: %s\n' "$hint" >&2
-  if [[ -z "${CDR_NO_JSON_ERROR:-}" ]] && command -v jq >/dev/null 2>&1; then
-    jq -cn --arg e "$msg" --arg h "$hint" --argjson c "$code" --arg s "$(cdr_status_word "$code")" \
+  if [[ -z "$mode" ]]; then
+    if [[ -t 3 ]]; then mode=text; else mode=json; fi
+  fi
+  if [[ "$mode" == json && -z "${CDR_NO_JSON_ERROR:-}" ]] && command -v jq >/dev/null 2>&1; then
+    jq -M -cn --arg e "$msg" --arg h "$hint" --argjson c "$code" --arg s "$(cdr_status_word "$code")" \
       '{type: "error", status: $s, exitCode: $c, error: $e} + (if $h == "" then {} else {hint: $h} end)' >&3 || true
   fi
   exit "$code"
@@ -126,11 +130,12 @@ cdr_set_db_url() {
 # Whether stdin is a terminal (prompts are allowed only then).
 cdr_stdin_is_tty() { [[ -t 0 ]]; }
 
-# `json` or `text` for --output VALUE ('' = json unless stdout is a terminal).
+# `json` or `text` for --output VALUE ('' = json unless stdout is a terminal;
+# fd 3 is the real stdout, also inside $(...)).
 cdr_output_format() {
   case ${1:-} in
   json | text) echo "$1" ;;
-  '') if [[ -t 1 ]]; then echo text; else echo json; fi ;;
+  '') if [[ -t 3 ]]; then echo text; else echo json; fi ;;
   *) cdr_die "--output '$1' must be json or text" "" "$CDR_USAGE" ;;
   esac
 }
