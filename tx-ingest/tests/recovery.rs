@@ -57,8 +57,18 @@ async fn a_kill_9_at_random_points_then_restart() {
         } else {
             rng.random_range(2..=64)
         };
+        let before = db.checkpoint().await.map_or(0, |(offset, _)| offset);
         let daemon = Daemon::start(&sim, &db.url, &["--batch-size", &batch.to_string()]);
-        std::thread::sleep(Duration::from_millis(rng.random_range(80..500)));
+        // Kill shortly after the first commit of this round, whatever the machine's
+        // load: a fixed sleep lands before start-up on a busy machine and after the
+        // catch-up on an idle one.
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while db.checkpoint().await.map_or(0, |(offset, _)| offset) <= before
+            && std::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        std::thread::sleep(Duration::from_millis(rng.random_range(0..40)));
         daemon.kill9();
         let end = sim.ledger_end();
         if let Some((offset, _)) = db.checkpoint().await
@@ -67,7 +77,7 @@ async fn a_kill_9_at_random_points_then_restart() {
         {
             killed_mid_catch_up += 1;
         }
-        sim.traffic(rng.random_range(10..150), rng.random_range(0..40), 20);
+        sim.traffic(rng.random_range(200..400), rng.random_range(0..40), 20);
     }
     assert!(
         killed_mid_catch_up > 0,
