@@ -104,10 +104,14 @@ SELECT x.c, x.o, x.a, x.i, x.m::numeric(38,10), x.u
 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[]) AS x(c, o, a, i, m, u)
 ON CONFLICT (contract_id) DO NOTHING"#;
 
+/// Marks spent holdings archived (the first archiving update wins). The
+/// "not yet archived" test sits in the SET rather than the WHERE clause: there
+/// it would let the planner scan the partial index of all active holdings
+/// once per key instead of looking each key up.
 const HOLDINGS_ARCHIVED_SQL: &str = r#"
-UPDATE holdings h SET archived_update_id = x.u
+UPDATE holdings h SET archived_update_id = coalesce(h.archived_update_id, x.u)
 FROM unnest($1::text[], $2::text[]) AS x(c, u)
-WHERE h.contract_id = x.c AND h.archived_update_id IS NULL"#;
+WHERE h.contract_id = x.c"#;
 
 const DEPOSITS_SQL: &str = r#"
 WITH d AS (
@@ -172,6 +176,12 @@ const FLAG_SQL: &str = r#"
 UPDATE withdrawals SET needs_reconciliation = true, updated_at = now()
 WHERE withdrawal_id = ANY($1::text[]) AND NOT needs_reconciliation"#;
 
+/// Set in every transaction of more than one update: plan each statement
+/// for the table sizes of now. A plan cached while a catch-up's tables were
+/// nearly empty would scan them whole once they are not; one update at a time
+/// (tailing), the planning would cost more than it saves.
+pub const CUSTOM_PLANS_SQL: &str = "SET LOCAL plan_cache_mode = force_custom_plan";
+
 /// The batch statements, prepared once per connection.
 #[derive(Debug, Clone)]
 pub struct Statements {
@@ -192,7 +202,16 @@ pub struct Statements {
 
 impl Statements {
     /// Prepares the statements on `client` (whose `search_path` is the schema).
+    ///
+    /// It also turns hash and merge joins off for the session: every join
+    /// here looks a batch's keys up by index, and seeing a thousand keys the
+    /// planner would rather hash the whole table once per batch (a catch-up
+    /// then slows down as the tables grow). See also [`CUSTOM_PLANS_SQL`].
     pub async fn prepare(client: &Client) -> Result<Statements> {
+        client
+            .batch_execute("SET enable_hashjoin = off; SET enable_mergejoin = off")
+            .await
+            .map_err(|e| db_error(&e))?;
         let p =
             |sql: &'static str| async move { client.prepare(sql).await.map_err(|e| db_error(&e)) };
         Ok(Statements {
@@ -275,9 +294,17 @@ pub async fn apply_batch(
     let end = EndState::of(items, position);
     let tx = client.transaction().await.map_err(|e| db_error(&e))?;
 
-    // 0–1. Fence and dedup rows, pipelined: a refused fence rolls the rows
-    // back with everything else.
-    let (fence, new_ids) = futures::try_join!(
+    // 0–1. Plan mode, fence and dedup rows, pipelined (sent in this order):
+    // a refused fence rolls the rows back with everything else.
+    let ((), fence, new_ids) = futures::try_join!(
+        async {
+            if items.len() > 1 {
+                tx.batch_execute(CUSTOM_PLANS_SQL)
+                    .await
+                    .map_err(|e| db_error(&e))?;
+            }
+            Ok(())
+        },
         async {
             tx.query_opt(&stmts.fence, &[&target.ingester, &target.generation])
                 .await
