@@ -179,30 +179,22 @@ pub async fn run(ctx: &Ctx, s: &FreezeSettings) -> Result<ExitCode> {
 
     let mut failure = None;
     if let Some(cmd) = &s.stop_cmd {
-        let outcome = if s.dry_run {
-            HookOutcome::not_run(cmd)
-        } else {
-            let outcome = hook::run(cmd, "freeze", gate_name, s.hook_timeout).await;
-            let ok = outcome.ok == Some(true);
-            ctx.audit(
-                db.client(),
-                "stop-cmd",
-                false,
-                if ok { Outcome::Ok } else { Outcome::Failed },
-                serde_json::to_value(&outcome).unwrap_or_default(),
-            )
-            .await?;
-            if !ok {
-                failure = Some(
-                    Error::condition(format!(
-                        "the gate is frozen, but --stop-cmd `{cmd}` {}",
-                        outcome.error.as_deref().unwrap_or("failed")
-                    ))
-                    .with_hint("fix the hook and rerun freeze: it keeps the first freeze and runs the hook again"),
-                );
-            }
-            outcome
-        };
+        let (outcome, hook_failure) = hook::run_after_change(
+            ctx,
+            &db,
+            cmd,
+            "freeze",
+            "stop-cmd",
+            gate_name,
+            s.hook_timeout,
+            s.dry_run,
+            (
+                "the gate is frozen",
+                "fix the hook and rerun freeze: it keeps the first freeze and runs the hook again",
+            ),
+        )
+        .await?;
+        failure = hook_failure;
         result.hook = Some(outcome);
     }
     finish(

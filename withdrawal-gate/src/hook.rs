@@ -93,6 +93,51 @@ pub async fn run(command: &str, action: &str, gate: &str, timeout: Duration) -> 
     outcome
 }
 
+/// Runs an operator hook after a gate change (`--stop-cmd` on freeze,
+/// `--start-cmd` on thaw) and audits its outcome as `audit_command`.
+/// Under `--dry-run` nothing runs. Returns the outcome, and the error to
+/// report when the hook failed: `state` names the gate state that stays in
+/// place ("frozen"/"open"), `rerun` the command to rerun.
+#[allow(clippy::too_many_arguments)]
+pub async fn run_after_change(
+    ctx: &crate::context::Ctx,
+    db: &integration_db::Db,
+    cmd: &str,
+    action: &str,
+    audit_command: &str,
+    gate: &str,
+    timeout: Duration,
+    dry_run: bool,
+    failure_text: (&str, &str),
+) -> canton_dr_cli::Result<(HookOutcome, Option<canton_dr_cli::Error>)> {
+    if dry_run {
+        return Ok((HookOutcome::not_run(cmd), None));
+    }
+    let outcome = run(cmd, action, gate, timeout).await;
+    let ok = outcome.ok == Some(true);
+    ctx.audit(
+        db.client(),
+        audit_command,
+        false,
+        if ok {
+            integration_db::audit::Outcome::Ok
+        } else {
+            integration_db::audit::Outcome::Failed
+        },
+        serde_json::to_value(&outcome).unwrap_or_default(),
+    )
+    .await?;
+    let (state, hint) = failure_text;
+    let failure = (!ok).then(|| {
+        canton_dr_cli::Error::condition(format!(
+            "{state}, but --{audit_command} `{cmd}` {}",
+            outcome.error.as_deref().unwrap_or("failed")
+        ))
+        .with_hint(hint)
+    });
+    Ok((outcome, failure))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -213,30 +213,22 @@ pub async fn run(ctx: &Ctx, s: &ThawSettings) -> Result<ExitCode> {
 
     let mut failure = None;
     if let Some(cmd) = &s.start_cmd {
-        let outcome = if s.dry_run {
-            HookOutcome::not_run(cmd)
-        } else {
-            let outcome = hook::run(cmd, "thaw", gate_name, s.hook_timeout).await;
-            let ok = outcome.ok == Some(true);
-            ctx.audit(
-                db.client(),
-                "start-cmd",
-                false,
-                if ok { Outcome::Ok } else { Outcome::Failed },
-                serde_json::to_value(&outcome).unwrap_or_default(),
-            )
-            .await?;
-            if !ok {
-                failure = Some(
-                    Error::condition(format!(
-                        "the gate is open, but --start-cmd `{cmd}` {}",
-                        outcome.error.as_deref().unwrap_or("failed")
-                    ))
-                    .with_hint("fix the hook and rerun thaw: an open gate stays open and the hook runs again"),
-                );
-            }
-            outcome
-        };
+        let (outcome, hook_failure) = hook::run_after_change(
+            ctx,
+            &db,
+            cmd,
+            "thaw",
+            "start-cmd",
+            gate_name,
+            s.hook_timeout,
+            s.dry_run,
+            (
+                "the gate is open",
+                "fix the hook and rerun thaw: an open gate stays open and the hook runs again",
+            ),
+        )
+        .await?;
+        failure = hook_failure;
         result.hook = Some(outcome);
     }
     finish(
