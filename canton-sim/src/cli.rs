@@ -92,6 +92,9 @@ pub struct ServeArgs {
     /// Offset checkpoint cadence in GetUpdates live streams.
     #[arg(long, env = "CANTON_SIM_CHECKPOINT_INTERVAL", value_parser = duration_arg, default_value = "1s")]
     pub checkpoint_interval: Duration,
+    /// Memory for encoded GetUpdates responses kept for later streams, MiB (0 = none).
+    #[arg(long, env = "CANTON_SIM_STREAM_CACHE_MIB", default_value_t = crate::ledger::encoded::DEFAULT_CACHE_MIB)]
+    pub stream_cache_mib: usize,
     /// Record-time clock: wall, or virtual (moved by `ctl advance-time`).
     #[arg(long, env = "CANTON_SIM_CLOCK", default_value = "wall")]
     pub clock: ClockMode,
@@ -352,6 +355,7 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
         synchronizer_id: args.synchronizer_id,
         treasury_party: args.treasury_party,
         extra_synchronizers: args.extra_synchronizers,
+        stream_cache_bytes: args.stream_cache_mib.saturating_mul(1 << 20),
     };
     let opts = ServeOptions {
         bind: args.bind,

@@ -530,6 +530,8 @@ pub struct TxFormat {
     shape: TransactionShape,
     verbose: bool,
     hosted: Vec<String>,
+    /// What render output depends on, hashed (see [`TxFormat::fingerprint`]).
+    fingerprint: u128,
 }
 
 impl TxFormat {
@@ -551,12 +553,54 @@ impl TxFormat {
             Ok(TransactionShape::LedgerEffects) => TransactionShape::LedgerEffects,
             _ => return Err("transaction_shape".to_string()),
         };
-        Ok(TxFormat {
+        let mut f = TxFormat {
             parties,
             shape,
             verbose: ef.verbose,
             hosted: hosted.to_vec(),
-        })
+            fingerprint: 0,
+        };
+        f.fingerprint = f.compute_fingerprint();
+        Ok(f)
+    }
+
+    /// A 128-bit hash of everything [`TxFormat::render`] output depends on
+    /// besides the update and its offset (parties in a canonical order, their
+    /// filters, shape, verbosity, hosted parties): equal formats render equal
+    /// transactions. Keys the encoded-response cache.
+    pub fn fingerprint(&self) -> u128 {
+        self.fingerprint
+    }
+
+    fn compute_fingerprint(&self) -> u128 {
+        use prost::Message as _;
+        use sha2::Digest as _;
+        fn put(h: &mut sha2::Sha256, b: &[u8]) {
+            h.update((b.len() as u64).to_le_bytes());
+            h.update(b);
+        }
+        let mut h = sha2::Sha256::new();
+        let mut parties: Vec<&(Option<String>, Vec<lapi::CumulativeFilter>)> =
+            self.parties.iter().collect();
+        parties.sort_by(|a, b| a.0.cmp(&b.0));
+        h.update((parties.len() as u64).to_le_bytes());
+        for (p, filters) in parties {
+            match p {
+                Some(p) => put(&mut h, format!("p{p}").as_bytes()),
+                None => put(&mut h, b"*"),
+            }
+            h.update((filters.len() as u64).to_le_bytes());
+            for f in filters {
+                put(&mut h, &f.encode_to_vec());
+            }
+        }
+        h.update([self.shape as u8, u8::from(self.verbose)]);
+        h.update((self.hosted.len() as u64).to_le_bytes());
+        for p in &self.hosted {
+            put(&mut h, p.as_bytes());
+        }
+        let d = h.finalize();
+        u128::from_le_bytes(d[..16].try_into().expect("32-byte digest"))
     }
 
     /// Quick check: could any event of `u` be visible under this format?

@@ -9,6 +9,7 @@ use crate::auth::{GateLayer, TokenSet};
 use crate::control::Control;
 use crate::control_proto::sim_control_server::SimControlServer;
 use crate::faults::Api;
+use crate::ledger::encoded::update_service_server::UpdateServiceServer;
 use crate::ledger::package_management::PackageManagement;
 use crate::ledger::package_service::LedgerPackages;
 use crate::ledger::state_service::State;
@@ -20,7 +21,6 @@ use canton_proto::admin::party_management_service_server::PartyManagementService
 use canton_proto::connection::api_info_service_server::ApiInfoServiceServer;
 use canton_proto::ledger::package_service_server::PackageServiceServer as LedgerPackageServer;
 use canton_proto::ledger::state_service_server::StateServiceServer;
-use canton_proto::ledger::update_service_server::UpdateServiceServer;
 use canton_proto::ledger_admin::package_management_service_server::PackageManagementServiceServer;
 use canton_proto::service_names;
 use std::net::{IpAddr, SocketAddr};

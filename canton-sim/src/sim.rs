@@ -5,6 +5,7 @@
 use crate::clock::{Clock, ClockMode, wall_now_us};
 use crate::faults::Faults;
 use crate::ids;
+use crate::ledger::encoded::StreamCache;
 use crate::state::participant::{Participant, ParticipantMeta};
 use crate::state::synchronizer::{ClockFile, Synchronizer, SynchronizerMeta};
 use canton_dr_cli::{Error, Result};
@@ -61,6 +62,8 @@ pub struct SimConfig {
     pub treasury_party: Option<String>,
     /// Further connected synchronizers without traffic.
     pub extra_synchronizers: u32,
+    /// Memory budget of the GetUpdates response cache, bytes (0 = off).
+    pub stream_cache_bytes: usize,
 }
 
 impl SimConfig {
@@ -78,6 +81,7 @@ impl SimConfig {
             synchronizer_id: None,
             treasury_party: None,
             extra_synchronizers: 0,
+            stream_cache_bytes: crate::ledger::encoded::DEFAULT_CACHE_MIB << 20,
         }
     }
 }
@@ -264,6 +268,8 @@ pub struct Sim {
     closing: watch::Sender<bool>,
     /// Armed faults.
     pub faults: Faults,
+    /// Budget of the encoded GetUpdates responses kept with the updates.
+    pub stream_cache: StreamCache,
 }
 
 fn io_err(what: &str, e: std::io::Error) -> Error {
@@ -393,6 +399,7 @@ impl Sim {
             .map_err(|e| io_err("cannot write the participant ledger", e))?;
         let (progress, _) = watch::channel(0);
         Ok(Arc::new(Sim {
+            stream_cache: StreamCache::new(config.stream_cache_bytes),
             config,
             info,
             state: Mutex::new(state),

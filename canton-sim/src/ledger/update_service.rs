@@ -2,13 +2,17 @@
 //! checkpoints at the configured interval and in quiet periods, party
 //! filters, pruning and ledger-end checks, cut-stream faults),
 //! GetUpdateByOffset and GetUpdateById.
+//!
+//! GetUpdates streams pre-encoded responses, cached per update and request
+//! format (see [`crate::ledger::encoded`]).
 
 use crate::errors::{canton, invalid_argument, missing_field, not_found};
 use crate::events::TxFormat;
+use crate::ledger::encoded::EncodedUpdatesResponse;
+use crate::ledger::encoded::update_service_server::UpdateService;
 use crate::sim::{Position, Sim};
 use crate::state::synchronizer::SequencedUpdate;
 use canton_client::status::category;
-use canton_proto::ledger::update_service_server::UpdateService;
 use canton_proto::ledger::{
     GetUpdateByIdRequest, GetUpdateByOffsetRequest, GetUpdateResponse, GetUpdatesRequest,
     GetUpdatesResponse, OffsetCheckpoint, SynchronizerTime, UpdateFormat, get_update_response,
@@ -149,8 +153,8 @@ fn read_batch(
     })
 }
 
-fn checkpoint(sim: &Sim, offset: i64, time_us: i64) -> GetUpdatesResponse {
-    GetUpdatesResponse {
+fn checkpoint(sim: &Sim, offset: i64, time_us: i64) -> EncodedUpdatesResponse {
+    EncodedUpdatesResponse::encode(&GetUpdatesResponse {
         update: Some(get_updates_response::Update::OffsetCheckpoint(
             OffsetCheckpoint {
                 offset,
@@ -165,7 +169,7 @@ fn checkpoint(sim: &Sim, offset: i64, time_us: i64) -> GetUpdatesResponse {
                     .collect(),
             },
         )),
-    }
+    })
 }
 
 /// Streams updates after `begin` (up to `end` or forever) into `tx`.
@@ -175,7 +179,7 @@ async fn stream_updates(
     begin: i64,
     end: Option<i64>,
     cut_after: Option<u32>,
-    tx: mpsc::Sender<Result<GetUpdatesResponse, Status>>,
+    tx: mpsc::Sender<Result<EncodedUpdatesResponse, Status>>,
 ) {
     let interval = sim
         .config
@@ -189,6 +193,7 @@ async fn stream_updates(
     let mut last_checkpoint_at = Instant::now();
     let treasury = sim.info.treasury_party.clone();
     let sync_id = sim.info.synchronizer_id.clone();
+    let fingerprint = format.as_ref().map(TxFormat::fingerprint);
     macro_rules! send {
         ($msg:expr) => {{
             if cut_after.is_some_and(|k| sent >= k) {
@@ -206,12 +211,13 @@ async fn stream_updates(
         let full = items.len() >= BATCH;
         for (off, u) in items {
             cursor = off;
-            if let Some(f) = &format
-                && let Some(t) = f.render(&u, off, &sync_id, &treasury)
+            if let (Some(f), Some(fp)) = (&format, fingerprint)
+                && let Some(r) = sim.stream_cache.get_or_render(&u.encoded, fp, off, || {
+                    f.render(&u, off, &sync_id, &treasury)
+                        .map(EncodedUpdatesResponse::transaction)
+                })
             {
-                send!(GetUpdatesResponse {
-                    update: Some(get_updates_response::Update::Transaction(t)),
-                });
+                send!(r);
             }
         }
         if full {
@@ -300,7 +306,7 @@ impl Updates {
     }
 }
 
-type UpdateStream = Pin<Box<dyn Stream<Item = Result<GetUpdatesResponse, Status>> + Send>>;
+type UpdateStream = Pin<Box<dyn Stream<Item = Result<EncodedUpdatesResponse, Status>> + Send>>;
 
 #[tonic::async_trait]
 impl UpdateService for Updates {

@@ -4,6 +4,7 @@
 //! never touched by backup or restore.
 
 use crate::amount::format_amount;
+use crate::ledger::encoded::EncodedCache;
 use crate::persistence::{AppendLog, read_json, write_json};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -132,6 +133,9 @@ pub struct SequencedUpdate {
     /// The stored line, while the body is not parsed yet.
     raw: Option<Box<str>>,
     body: OnceLock<UpdateBody>,
+    /// Encoded GetUpdates responses (memory only, never persisted; see
+    /// `ledger::encoded`).
+    pub encoded: EncodedCache,
 }
 
 /// The on-disk form of one history line.
@@ -158,6 +162,7 @@ impl SequencedUpdate {
             record_time_us,
             raw: None,
             body: OnceLock::from(body),
+            encoded: EncodedCache::default(),
         }
     }
 
@@ -171,6 +176,7 @@ impl SequencedUpdate {
                 record_time_us: rt,
                 raw: Some(line.into_boxed_str()),
                 body: OnceLock::new(),
+                encoded: EncodedCache::default(),
             });
         }
         let l: Line<String, UpdateBody> = serde_json::from_str(&line).map_err(|e| e.to_string())?;
