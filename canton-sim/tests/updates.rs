@@ -445,3 +445,57 @@ async fn live_tail_emits_transactions_and_checkpoints_in_quiet_periods() {
         }
     }
 }
+
+#[tokio::test]
+async fn cached_responses_match_fresh_renders() {
+    // Three formats on one update overflow its cache slots; a budget of 0
+    // renders everything afresh: all must serve the same transactions.
+    let dir = tempfile::tempdir().unwrap();
+    let sim = start(dir.path(), &[]);
+    sim.ctl(&[
+        "traffic",
+        "--deposits",
+        "6",
+        "--withdrawals",
+        "2",
+        "--noise",
+        "3",
+    ]);
+    let treasury = sim.treasury.clone();
+    let verbose = || party_format(&treasury, true);
+    let compact = || party_format(&treasury, false);
+    let cold = all_updates(&sim, verbose()).await;
+    assert_eq!(cold.len(), 8);
+    let compact_cold = all_updates(&sim, compact()).await;
+    let mut any = verbose();
+    any.include_transactions
+        .as_mut()
+        .unwrap()
+        .event_format
+        .as_mut()
+        .unwrap()
+        .filters_by_party
+        .clear();
+    any.include_transactions
+        .as_mut()
+        .unwrap()
+        .event_format
+        .as_mut()
+        .unwrap()
+        .filters_for_any_party = Some(lapi::Filters::default());
+    let any_cold = all_updates(&sim, any.clone()).await;
+    assert_eq!(any_cold.len(), 11);
+    assert_eq!(all_updates(&sim, verbose()).await, cold);
+    assert_eq!(all_updates(&sim, compact()).await, compact_cold);
+    assert_eq!(all_updates(&sim, any.clone()).await, any_cold);
+    assert_ne!(cold, compact_cold);
+    drop(sim);
+
+    let dir2 = tempfile::tempdir().unwrap();
+    let sim = start(dir2.path(), &["--stream-cache-mib", "0"]);
+    sim.ctl(&["traffic", "--deposits", "2", "--withdrawals", "1"]);
+    let verbose = party_format(&sim.treasury, true);
+    let a = all_updates(&sim, verbose.clone()).await;
+    assert_eq!(a.len(), 3);
+    assert_eq!(all_updates(&sim, verbose).await, a);
+}

@@ -18,6 +18,7 @@ use canton_proto::ledger::{
     GetUpdatesResponse, OffsetCheckpoint, SynchronizerTime, UpdateFormat, get_update_response,
     get_updates_response,
 };
+use futures::StreamExt as _;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -27,6 +28,15 @@ use tonic::{Request, Response, Status};
 
 /// Updates fetched per lock acquisition.
 const BATCH: usize = 512;
+
+/// Responses handed to tonic per channel message: one wake-up of the
+/// sending task per chunk rather than per response (a client slower than
+/// the simulator otherwise makes both tasks ping-pong on every message).
+const CHUNK: usize = 64;
+/// Chunks the channel holds.
+const CHUNKS_QUEUED: usize = 4;
+
+type Item = Result<EncodedUpdatesResponse, Status>;
 
 /// The validated update format: `None` = transactions not requested.
 pub fn validate_format(
@@ -179,7 +189,7 @@ async fn stream_updates(
     begin: i64,
     end: Option<i64>,
     cut_after: Option<u32>,
-    tx: mpsc::Sender<Result<EncodedUpdatesResponse, Status>>,
+    tx: mpsc::Sender<Vec<Item>>,
 ) {
     let interval = sim
         .config
@@ -189,21 +199,43 @@ async fn stream_updates(
     let mut closing = sim.closing();
     let mut cursor = begin;
     let mut sent: u32 = 0;
+    let mut chunk: Vec<Item> = Vec::with_capacity(CHUNK);
     let mut last_checkpoint: Option<(i64, i64)> = None;
     let mut last_checkpoint_at = Instant::now();
     let treasury = sim.info.treasury_party.clone();
     let sync_id = sim.info.synchronizer_id.clone();
     let fingerprint = format.as_ref().map(TxFormat::fingerprint);
+    // Sends the chunk so far; returns from the stream when the client is gone.
+    macro_rules! flush {
+        () => {{
+            if !chunk.is_empty()
+                && tx
+                    .send(std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK)))
+                    .await
+                    .is_err()
+            {
+                return;
+            }
+        }};
+    }
+    // Ends the stream with UNAVAILABLE after what was sent so far.
+    macro_rules! fail {
+        () => {{
+            chunk.push(Err(crate::errors::unavailable()));
+            let _ = tx.send(chunk).await;
+            return;
+        }};
+    }
     macro_rules! send {
         ($msg:expr) => {{
             if cut_after.is_some_and(|k| sent >= k) {
-                let _ = tx.send(Err(crate::errors::unavailable())).await;
-                return;
+                fail!();
             }
-            if tx.send(Ok($msg)).await.is_err() {
-                return;
-            }
+            chunk.push(Ok($msg));
             sent += 1;
+            if chunk.len() >= CHUNK {
+                flush!();
+            }
         }};
     }
     loop {
@@ -224,6 +256,7 @@ async fn stream_updates(
             continue;
         }
         if end.is_some() {
+            flush!();
             return;
         }
         // Live tail, caught up to the ledger end read with this batch.
@@ -237,6 +270,7 @@ async fn stream_updates(
                 }
             }
         }
+        flush!();
         let wait = interval.saturating_sub(last_checkpoint_at.elapsed());
         tokio::select! {
             changed = progress.changed() => {
@@ -249,8 +283,7 @@ async fn stream_updates(
             _ = closing.wait_for(|v| *v) => {}
         }
         if *closing.borrow() {
-            let _ = tx.send(Err(crate::errors::unavailable())).await;
-            return;
+            fail!();
         }
     }
 }
@@ -306,7 +339,7 @@ impl Updates {
     }
 }
 
-type UpdateStream = Pin<Box<dyn Stream<Item = Result<EncodedUpdatesResponse, Status>> + Send>>;
+type UpdateStream = Pin<Box<dyn Stream<Item = Item> + Send>>;
 
 #[tonic::async_trait]
 impl UpdateService for Updates {
@@ -321,7 +354,7 @@ impl UpdateService for Updates {
         let pos = self.sim.position();
         check_range(r.begin_exclusive, r.end_inclusive, &pos)?;
         let cut = self.sim.faults.take_cut();
-        let (tx, rx) = mpsc::channel(256);
+        let (tx, rx) = mpsc::channel(CHUNKS_QUEUED);
         tokio::spawn(stream_updates(
             self.sim.clone(),
             format,
@@ -331,7 +364,7 @@ impl UpdateService for Updates {
             tx,
         ));
         Ok(Response::new(Box::pin(
-            tokio_stream::wrappers::ReceiverStream::new(rx),
+            tokio_stream::wrappers::ReceiverStream::new(rx).flat_map(futures::stream::iter),
         )))
     }
 
