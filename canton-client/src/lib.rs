@@ -19,6 +19,7 @@
 pub mod args;
 pub mod auth;
 pub mod channel;
+pub mod codec;
 pub mod config;
 pub mod endpoint;
 pub mod error;

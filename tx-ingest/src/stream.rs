@@ -8,11 +8,10 @@ use crate::update::{Item, decode};
 use canton_client::{CantonChannel, CantonError, grpc_client};
 use canton_dr_cli::{Error, ErrorKind, Result};
 use canton_proto::ledger::state_service_client::StateServiceClient;
-use canton_proto::ledger::update_service_client::UpdateServiceClient;
 use canton_proto::ledger::{
     CumulativeFilter, EventFormat, Filters, GetLatestPrunedOffsetsRequest, GetLedgerEndRequest,
-    GetUpdatesRequest, Identifier, InterfaceFilter, TransactionFormat, TransactionShape,
-    UpdateFormat, WildcardFilter, cumulative_filter::IdentifierFilter,
+    GetUpdatesRequest, GetUpdatesResponse, Identifier, InterfaceFilter, TransactionFormat,
+    TransactionShape, UpdateFormat, WildcardFilter, cumulative_filter::IdentifierFilter,
 };
 use futures::FutureExt as _;
 use std::collections::HashMap;
@@ -177,14 +176,19 @@ async fn read(
     verbose: bool,
     tx: &mpsc::Sender<Message>,
 ) -> Result<()> {
-    let client = grpc_client!(streaming UpdateServiceClient, conn);
     // Opening the stream is retried like any call; a failure mid-stream is
     // reported to the writer, which resumes from its committed checkpoint.
+    // Messages are decoded from one slice each (canton_client::codec).
     let mut stream = conn
         .call(|_| {
-            let mut c = client.clone();
             let req = request(party, begin, end, verbose);
-            async move { c.get_updates(req).await }
+            canton_client::codec::server_streaming::<_, GetUpdatesResponse>(
+                conn,
+                "com.daml.ledger.api.v2.UpdateService",
+                "GetUpdates",
+                "/com.daml.ledger.api.v2.UpdateService/GetUpdates",
+                req,
+            )
         })
         .await
         .map_err(|e| stream_error(&e))?
