@@ -50,6 +50,7 @@ pub struct CantonChannel {
     endpoint: Endpoint,
     max_message_bytes: usize,
     retry: RetryPolicy,
+    config: ClientConfig,
 }
 
 impl CantonChannel {
@@ -65,6 +66,7 @@ impl CantonChannel {
             endpoint,
             max_message_bytes: config.max_message_bytes,
             retry: config.retry,
+            config: config.clone(),
         })
     }
 
@@ -85,7 +87,16 @@ impl CantonChannel {
             endpoint,
             max_message_bytes: config.max_message_bytes,
             retry: config.retry,
+            config: config.clone(),
         })
+    }
+
+    /// A new channel to the same API with the same settings, not yet
+    /// connected, whose connection runs on the async runtime this is called
+    /// on (e.g. a reader thread's own, so that a busy stream's HTTP/2 work
+    /// stays on that thread).
+    pub fn fresh(&self) -> Result<CantonChannel> {
+        CantonChannel::new(&self.config)
     }
 
     /// The service to build unary clients on: token and default deadline attached.

@@ -104,8 +104,12 @@ where
     let mut req = Request::new(request);
     req.extensions_mut()
         .insert(GrpcMethod::new(service, method));
-    grpc.server_streaming(req, PathAndQuery::from_static(path), SliceCodec::<E, D>::default())
-        .await
+    grpc.server_streaming(
+        req,
+        PathAndQuery::from_static(path),
+        SliceCodec::<E, D>::default(),
+    )
+    .await
 }
 
 #[cfg(test)]
@@ -128,6 +132,9 @@ mod tests {
     fn garbage_is_an_internal_status_naming_the_response() {
         let err = decode_slice::<Timestamp>(&[0x08, 0xff]).unwrap_err();
         assert_eq!(err.code(), tonic::Code::Internal);
-        assert!(err.message().starts_with("decoding the response"), "{err:?}");
+        assert!(
+            err.message().starts_with("decoding the response"),
+            "{err:?}"
+        );
     }
 }

@@ -16,7 +16,7 @@ use canton_proto::ledger::{
 use futures::FutureExt as _;
 use std::collections::HashMap;
 use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
+use tokio::sync::oneshot;
 
 /// The token-standard interfaces whose views ingestion asks for, in
 /// package-name form (canton-wire.md §4b).
@@ -134,23 +134,22 @@ pub enum Message {
     Failed(Error),
 }
 
-/// A running reader: the task and the channel it fills.
+/// A running reader: its thread and the channel it fills.
 #[derive(Debug)]
 pub struct Reader {
     /// Decoded updates, in stream order.
     pub rx: mpsc::Receiver<Message>,
-    task: JoinHandle<()>,
-}
-
-impl Drop for Reader {
-    fn drop(&mut self) {
-        // Dropping the reader stops consuming the stream.
-        self.task.abort();
-    }
+    /// Dropped with the reader: the thread stops consuming the stream.
+    _stop: oneshot::Sender<()>,
 }
 
 /// Opens `GetUpdates` for `party` from `begin` (to `end`) and decodes it on a
-/// task of its own, up to `buffer` chunks ahead of the writer.
+/// thread of its own, up to `buffer` chunks ahead of the writer.
+///
+/// The thread runs its own single-threaded runtime with its own connection
+/// to the node, so receiving and decoding never delay the writer's answers
+/// to PostgreSQL (which would sit idle meanwhile), and the two hand over
+/// whole chunks, not single updates.
 pub fn spawn_reader(
     conn: CantonChannel,
     party: String,
@@ -160,12 +159,59 @@ pub fn spawn_reader(
     buffer: usize,
 ) -> Reader {
     let (tx, rx) = mpsc::channel(buffer.max(1));
-    let task = tokio::spawn(async move {
-        if let Err(e) = read(&conn, &party, begin, end, verbose, &tx).await {
-            let _ = tx.send(Message::Failed(e)).await;
+    let (stop, stopped) = oneshot::channel::<()>();
+    let spawned = std::thread::Builder::new()
+        .name("tx-ingest-reader".into())
+        .spawn({
+            let tx = tx.clone();
+            move || reader_thread(conn, party, begin, end, verbose, tx, stopped)
+        });
+    if let Err(e) = spawned {
+        let _ = tx.try_send(Message::Failed(Error::new(
+            ErrorKind::Transient,
+            format!("cannot start the stream reader thread: {e}"),
+        )));
+    }
+    Reader { rx, _stop: stop }
+}
+
+fn reader_thread(
+    conn: CantonChannel,
+    party: String,
+    begin: i64,
+    end: Option<i64>,
+    verbose: bool,
+    tx: mpsc::Sender<Message>,
+    stopped: oneshot::Receiver<()>,
+) {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = tx.blocking_send(Message::Failed(Error::new(
+                ErrorKind::Transient,
+                format!("cannot start the stream reader's runtime: {e}"),
+            )));
+            return;
+        }
+    };
+    runtime.block_on(async move {
+        let read_all = async {
+            let conn = conn.fresh()?;
+            read(&conn, &party, begin, end, verbose, &tx).await
+        };
+        tokio::select! {
+            result = read_all => {
+                if let Err(e) = result {
+                    let _ = tx.send(Message::Failed(e)).await;
+                }
+            }
+            // The writer dropped the reader (or is gone).
+            _ = stopped => {}
         }
     });
-    Reader { rx, task }
 }
 
 async fn read(
