@@ -10,6 +10,10 @@
 //! ```
 //! (`scripts/bench-tx-ingest.sh` runs both next to the end-to-end runs.)
 
+// The allocator tx-ingest's binary runs with (src/main.rs).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use canton_proto::ledger::{
     CreatedEvent, Event, ExercisedEvent, GetUpdatesResponse, Identifier, InterfaceView,
     Transaction, event, get_updates_response,
