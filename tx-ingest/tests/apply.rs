@@ -253,6 +253,35 @@ async fn deposits_credit_known_accounts_once() {
 }
 
 #[tokio::test]
+async fn an_update_id_twice_in_one_batch_is_booked_once() {
+    // Holdings and deposits are plain inserts: a second copy of a new update
+    // in the same batch must be skipped like any duplicate, not inserted
+    // again (which would fail the whole batch on the primary keys).
+    let mut s = setup().await;
+    deposits::upsert_account(s.db.client(), "abc123", "cust-1")
+        .await
+        .unwrap();
+    let out = apply(
+        &mut s,
+        0,
+        &[
+            deposit_tx("u1", 3, 1, Some("abc123"), "2"),
+            deposit_tx("u2", 4, 2, Some("abc123"), "3"),
+            deposit_tx("u1", 5, 1, Some("abc123"), "2"),
+        ],
+    )
+    .await;
+    assert_eq!((out.new_transactions, out.duplicates), (2, 1));
+    assert_eq!((out.deposits, out.credited), (2, 2));
+    assert_eq!(out.earliest_duplicate, Some(at(1)));
+    assert_eq!(balance(&s, "abc123").await.as_deref(), Some("5.0000000000"));
+    let u1 = updates::get(s.db.client(), "u1").await.unwrap().unwrap();
+    assert_eq!(u1.offset, 3, "booked at its first occurrence");
+    let held = holdings::get(s.db.client(), "00h-u1").await.unwrap();
+    assert!(held.is_some());
+}
+
+#[tokio::test]
 async fn a_batch_of_one_and_a_batch_of_many_book_the_same() {
     let items = [
         deposit_tx("d1", 1, 1, Some("acc"), "10"),
