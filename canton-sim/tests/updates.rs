@@ -451,7 +451,7 @@ async fn cached_responses_match_fresh_renders() {
     // Three formats on one update overflow its cache slots; a budget of 0
     // renders everything afresh: all must serve the same transactions.
     let dir = tempfile::tempdir().unwrap();
-    let sim = start(dir.path(), &[]);
+    let sim = start(dir.path(), &["--stream-cache-mib", "64"]);
     sim.ctl(&[
         "traffic",
         "--deposits",
