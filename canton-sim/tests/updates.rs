@@ -468,21 +468,15 @@ async fn cached_responses_match_fresh_renders() {
     assert_eq!(cold.len(), 8);
     let compact_cold = all_updates(&sim, compact()).await;
     let mut any = verbose();
-    any.include_transactions
+    let any_format = any
+        .include_transactions
         .as_mut()
         .unwrap()
         .event_format
         .as_mut()
-        .unwrap()
-        .filters_by_party
-        .clear();
-    any.include_transactions
-        .as_mut()
-        .unwrap()
-        .event_format
-        .as_mut()
-        .unwrap()
-        .filters_for_any_party = Some(lapi::Filters::default());
+        .unwrap();
+    any_format.filters_by_party.clear();
+    any_format.filters_for_any_party = Some(lapi::Filters::default());
     let any_cold = all_updates(&sim, any.clone()).await;
     assert_eq!(any_cold.len(), 11);
     assert_eq!(all_updates(&sim, verbose()).await, cold);
