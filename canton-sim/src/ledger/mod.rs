@@ -5,3 +5,4 @@ pub mod package_management;
 pub mod package_service;
 pub mod state_service;
 pub mod update_service;
+pub mod wire;
