@@ -6,9 +6,8 @@
 //! the same one-line error with a hint, in text and JSON mode alike.
 
 use canton_dr_cli::OutputFormat;
-use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
-use integration_db::DEFAULT_SCHEMA;
+use integration_db::args::DbArgs;
 use integration_db::gate::DEFAULT_GATE;
 
 const LONG_ABOUT: &str = "\
@@ -50,20 +49,9 @@ pub struct Cli {
 /// Where the gate and the ingester live.
 #[derive(Debug, Clone, Args)]
 pub struct GlobalArgs {
-    /// Integration DB as postgresql://USER@HOST:PORT/DATABASE (or libpq key=value); the PG*
-    /// environment fills in the rest. Never put a password here: use PGPASSWORD.
-    #[arg(
-        long,
-        global = true,
-        env = "INTEGRATION_DB_URL",
-        value_name = "URL",
-        hide_env_values = true
-    )]
-    pub db_url: Option<String>,
-
-    /// Schema holding the Integration DB tables.
-    #[arg(long, global = true, env = "INTEGRATION_DB_SCHEMA", default_value = DEFAULT_SCHEMA)]
-    pub schema: String,
+    /// Where the Integration DB is (`--db-url`, `--schema`).
+    #[command(flatten)]
+    pub db: DbArgs,
 
     /// Name of the Tx History Ingestion instance whose checkpoint counts.
     #[arg(
@@ -314,16 +302,8 @@ pub struct StatusArgs {
     pub heartbeat_stale_after: String,
 }
 
-/// Facts about where values came from that the parsed [`Cli`] does not keep.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Origin {
-    /// `--db-url` was typed on the command line (argv is visible to every user of the
-    /// host, so it must not carry a password).
-    pub db_url_on_argv: bool,
-}
-
 /// Parses the process arguments (exits with clap's usage error on bad syntax).
-pub fn parse() -> (Cli, Origin) {
+pub fn parse() -> Cli {
     let matches = Cli::command().get_matches();
     match from_matches(&matches) {
         Ok(parsed) => parsed,
@@ -332,7 +312,7 @@ pub fn parse() -> (Cli, Origin) {
 }
 
 /// Parses `args` (for tests).
-pub fn try_parse_from<I, T>(args: I) -> Result<(Cli, Origin), clap::Error>
+pub fn try_parse_from<I, T>(args: I) -> Result<Cli, clap::Error>
 where
     I: IntoIterator<Item = T>,
     T: Into<std::ffi::OsString> + Clone,
@@ -341,19 +321,11 @@ where
     from_matches(&matches)
 }
 
-fn from_matches(matches: &ArgMatches) -> Result<(Cli, Origin), clap::Error> {
-    let cli = Cli::from_arg_matches(matches)?;
-    // A global flag lands in the matches of the level where it was typed.
-    let mut on_argv = matches.value_source("db_url") == Some(ValueSource::CommandLine);
-    if let Some((_, sub)) = matches.subcommand() {
-        on_argv |= sub.value_source("db_url") == Some(ValueSource::CommandLine);
-    }
-    Ok((
-        cli,
-        Origin {
-            db_url_on_argv: on_argv,
-        },
-    ))
+fn from_matches(matches: &ArgMatches) -> Result<Cli, clap::Error> {
+    let mut cli = Cli::from_arg_matches(matches)?;
+    // Whether --db-url was typed on argv (where a password must not be).
+    cli.global.db.note_source(matches);
+    Ok(cli)
 }
 
 #[cfg(test)]
@@ -367,20 +339,20 @@ mod tests {
 
     #[test]
     fn db_url_origin_is_tracked_before_and_after_the_subcommand() {
-        let (_, o) = try_parse_from(["wg", "--db-url", "postgresql://a@h/db", "status"]).unwrap();
-        assert!(o.db_url_on_argv);
-        let (cli, o) = try_parse_from(["wg", "status", "--db-url", "postgresql://a@h/db"]).unwrap();
-        assert!(o.db_url_on_argv);
-        assert_eq!(cli.global.db_url.as_deref(), Some("postgresql://a@h/db"));
-        let (cli, o) = try_parse_from(["wg", "status"]).unwrap();
-        assert!(!o.db_url_on_argv);
+        let cli = try_parse_from(["wg", "--db-url", "postgresql://a@h/db", "status"]).unwrap();
+        assert!(cli.global.db.url_on_argv());
+        let cli = try_parse_from(["wg", "status", "--db-url", "postgresql://a@h/db"]).unwrap();
+        assert!(cli.global.db.url_on_argv());
+        assert_eq!(cli.global.db.db_url.as_deref(), Some("postgresql://a@h/db"));
+        let cli = try_parse_from(["wg", "status"]).unwrap();
+        assert!(!cli.global.db.url_on_argv());
         assert_eq!(cli.global.gate, "cn-withdrawals");
     }
 
     #[test]
     fn freeze_needs_a_reason() {
         assert!(try_parse_from(["wg", "freeze"]).is_err());
-        let (cli, _) = try_parse_from(["wg", "freeze", "--reason", "restore"]).unwrap();
+        let cli = try_parse_from(["wg", "freeze", "--reason", "restore"]).unwrap();
         let Command::Freeze(f) = cli.command else {
             panic!("freeze expected")
         };
@@ -390,7 +362,7 @@ mod tests {
 
     #[test]
     fn defaults() {
-        let (cli, _) = try_parse_from(["wg", "wait"]).unwrap();
+        let cli = try_parse_from(["wg", "wait"]).unwrap();
         let Command::Wait(w) = cli.command else {
             panic!("wait expected")
         };

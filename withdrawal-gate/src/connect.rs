@@ -1,31 +1,18 @@
 //! Connection settings for the Integration DB, refusing a password typed on
 //! the command line (argv is visible to every user of the host via `ps`).
 
-use crate::args::{GlobalArgs, Origin};
-use canton_dr_cli::{Error, Result};
+use crate::args::GlobalArgs;
+use canton_dr_cli::Result;
 use integration_db::ConnectOptions;
-use integration_db::config::redact_url;
 
 /// `application_name` of every connection, so that operators (and the
 /// benchmark) can tell the gate's sessions apart.
 pub const APPLICATION_NAME: &str = "withdrawal-gate";
 
-/// The connection options the global flags describe.
-pub fn options(g: &GlobalArgs, origin: Origin) -> Result<ConnectOptions> {
-    if let Some(url) = &g.db_url
-        && origin.db_url_on_argv
-        && redact_url(url) != *url
-    {
-        return Err(Error::usage(
-            "--db-url carries a password, and the command line is visible to every user of this host",
-        )
-        .with_hint(
-            "remove the password from the URL and set PGPASSWORD, or pass the URL in INTEGRATION_DB_URL",
-        ));
-    }
-    let options = ConnectOptions::from_url(g.db_url.clone().unwrap_or_default())
-        .schema(g.schema.clone())
-        .application_name(APPLICATION_NAME);
+/// The connection options the global flags describe (a password typed in
+/// `--db-url` is refused by the shared `DbArgs`, as in every tool).
+pub fn options(g: &GlobalArgs) -> Result<ConnectOptions> {
+    let options = g.db.connect_options(APPLICATION_NAME)?;
     // Check the schema name and URL syntax now, before anything else runs.
     options.resolve()?;
     Ok(options)
@@ -40,8 +27,8 @@ mod tests {
         let mut v = vec!["wg"];
         v.extend_from_slice(args);
         v.push("status");
-        let (cli, origin) = try_parse_from(v).unwrap();
-        options(&cli.global, origin)
+        let cli = try_parse_from(v).unwrap();
+        options(&cli.global)
     }
 
     #[test]

@@ -30,7 +30,7 @@ pub mod thaw;
 pub mod tsafe;
 pub mod wait;
 
-use crate::args::{Cli, Command, Origin};
+use crate::args::{Cli, Command};
 use crate::context::Ctx;
 use crate::settings::{
     FreezeSettings, Names, StatusSettings, ThawSettings, TtlSettings, WaitSettings,
@@ -48,9 +48,9 @@ enum Checked {
 
 /// Runs `withdrawal-gate` as the command line asks; `format` is the resolved
 /// output format.
-pub fn run(cli: Cli, origin: Origin, format: OutputFormat) -> Result<ExitCode> {
+pub fn run(cli: Cli, format: OutputFormat) -> Result<ExitCode> {
     // Everything the user typed is checked before the first connection.
-    let options = connect::options(&cli.global, origin)?;
+    let options = connect::options(&cli.global)?;
     let names = Names::from_args(&cli.global)?;
     let checked = match &cli.command {
         Command::Freeze(a) => Checked::Freeze(FreezeSettings::from_args(a)?),

@@ -4,8 +4,8 @@
 use canton_dr_cli::{OutputFormat, run_main};
 
 fn main() -> std::process::ExitCode {
-    let (cli, origin) = withdrawal_gate::args::parse();
+    let cli = withdrawal_gate::args::parse();
     canton_dr_cli::logging::init();
     let format = OutputFormat::resolve(cli.global.output);
-    run_main(format, || withdrawal_gate::run(cli, origin, format))
+    run_main(format, || withdrawal_gate::run(cli, format))
 }

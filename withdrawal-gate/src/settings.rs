@@ -304,7 +304,7 @@ mod tests {
     fn wait(args: &[&str]) -> Result<WaitSettings> {
         let mut v = vec!["wg", "wait"];
         v.extend_from_slice(args);
-        let (cli, _) = try_parse_from(v).unwrap();
+        let cli = try_parse_from(v).unwrap();
         let Command::Wait(w) = cli.command else {
             panic!("wait")
         };
@@ -372,7 +372,7 @@ mod tests {
 
     #[test]
     fn forced_thaw_needs_a_reason() {
-        let (cli, _) = try_parse_from(["wg", "thaw", "--force"]).unwrap();
+        let cli = try_parse_from(["wg", "thaw", "--force"]).unwrap();
         let Command::Thaw(t) = cli.command else {
             panic!("thaw")
         };
@@ -382,7 +382,7 @@ mod tests {
             "{}",
             e.message()
         );
-        let (cli, _) = try_parse_from(["wg", "thaw", "--force", "--reason", "  "]).unwrap();
+        let cli = try_parse_from(["wg", "thaw", "--force", "--reason", "  "]).unwrap();
         let Command::Thaw(t) = cli.command else {
             panic!("thaw")
         };

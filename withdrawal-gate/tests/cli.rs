@@ -103,7 +103,8 @@ fn a_password_on_the_command_line_is_refused_and_not_echoed() {
     ]));
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(
-        r.stderr.starts_with("error: --db-url carries a password"),
+        r.stderr
+            .starts_with("error: --db-url postgresql://app:****@127.0.0.1:1/x carries a password"),
         "{}",
         r.stderr
     );
