@@ -1,6 +1,7 @@
 //! Where ingestion's time goes, without the simulator: `decode` times
-//! protobuf decoding plus token-standard parsing of updates shaped like
-//! canton-sim's (verbose LEDGER_EFFECTS transfers); `db` times the batch
+//! protobuf decoding (into tx-ingest's view, `tx_ingest::view`; and, for
+//! comparison, into canton_proto's full messages) plus token-standard parsing
+//! of updates shaped like canton-sim's (verbose LEDGER_EFFECTS transfers); `db` times the batch
 //! writer alone on synthetic updates of the same mix (3 deposits : 1
 //! withdrawal). Prints one JSON object per measurement.
 //!
@@ -263,10 +264,10 @@ fn transaction(i: usize) -> GetUpdatesResponse {
 }
 
 fn bench_decode(n: usize) {
+    use tx_ingest::view;
     let encoded: Vec<Vec<u8>> = (0..n).map(|i| transaction(i).encode_to_vec()).collect();
     let bytes: usize = encoded.iter().map(Vec::len).sum();
-    // Protobuf decoding alone (each message dropped at once, as the reader
-    // does), then decoding and parsing together.
+    // For comparison: decoding into canton_proto's full messages.
     let start = Instant::now();
     let mut events = 0usize;
     for b in &encoded {
@@ -276,11 +277,23 @@ fn bench_decode(n: usize) {
         }
     }
     assert_eq!(events, 3 * n);
+    let full_secs = start.elapsed().as_secs_f64();
+    // Protobuf decoding alone into tx-ingest's view (each message dropped at
+    // once, as the reader does), then decoding and parsing together.
+    let start = Instant::now();
+    let mut events = 0usize;
+    for b in &encoded {
+        let resp = view::GetUpdatesResponse::decode(b.as_slice()).expect("decode");
+        if let Some(view::get_updates_response::Update::Transaction(t)) = resp.update {
+            events += t.events.len();
+        }
+    }
+    assert_eq!(events, 3 * n);
     let decode_secs = start.elapsed().as_secs_f64();
     let start = Instant::now();
     let mut transfers = 0usize;
     for b in &encoded {
-        let resp = GetUpdatesResponse::decode(b.as_slice()).expect("decode");
+        let resp = view::GetUpdatesResponse::decode(b.as_slice()).expect("decode");
         if let Some(Item::Transaction(t)) = decode(resp, TREASURY).expect("parse") {
             transfers += t.parsed.transfers.len();
         }
@@ -294,6 +307,7 @@ fn bench_decode(n: usize) {
             "type": "bench", "what": "decode+parse", "updates": n,
             "bytesPerUpdate": bytes / n.max(1),
             "protobufSeconds": (decode_secs * 1000.0).round() / 1000.0,
+            "fullProtobufSeconds": (full_secs * 1000.0).round() / 1000.0,
             "parseSeconds": (parse_secs * 1000.0).round() / 1000.0,
             "seconds": (secs * 1000.0).round() / 1000.0,
             "updatesPerSecond": (n as f64 / secs).round(),

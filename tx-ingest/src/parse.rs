@@ -22,10 +22,8 @@ use crate::value::{
     RecordView, ShapeError, ShapeResult, as_numeric, as_party, as_record, as_text, as_text_map,
     as_variant, join, unwrap_optional,
 };
-use canton_proto::ledger::{
-    CreatedEvent, ExercisedEvent, Identifier, Record, TextMap, Transaction, Value, event,
-    value::Sum,
-};
+use crate::view::{CreatedEvent, ExercisedEvent, Transaction, event};
+use canton_proto::ledger::{Identifier, Record, TextMap, Value, value::Sum};
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -467,7 +465,22 @@ fn treasury_holding(c: &CreatedEvent, treasury: &str) -> ShapeResult<Option<Hold
 mod tests {
     use super::*;
     use crate::value::build::*;
-    use canton_proto::ledger::{Event, InterfaceView, TextMap};
+    // Transactions are built as Canton's messages (every field available),
+    // then encoded and decoded into tx-ingest's view, as the stream does.
+    use canton_proto::ledger::{
+        CreatedEvent, Event, ExercisedEvent, InterfaceView, TextMap, Transaction, event,
+    };
+    use prost::Message as _;
+
+    /// [`super::parse_transaction`] on `tx` as the stream decodes it.
+    fn parse_transaction(
+        tx: &Transaction,
+        treasury: &str,
+    ) -> Result<ParsedTransaction, ParseError> {
+        let view = crate::view::Transaction::decode(tx.encode_to_vec().as_slice())
+            .expect("a Canton transaction decodes as tx-ingest's view");
+        super::parse_transaction(&view, treasury)
+    }
 
     const TREASURY: &str = "treasury::1220aa";
     const CUSTOMER: &str = "alice::1220bb";

@@ -10,8 +10,8 @@ use canton_dr_cli::{Error, ErrorKind, Result};
 use canton_proto::ledger::state_service_client::StateServiceClient;
 use canton_proto::ledger::{
     CumulativeFilter, EventFormat, Filters, GetLatestPrunedOffsetsRequest, GetLedgerEndRequest,
-    GetUpdatesRequest, GetUpdatesResponse, Identifier, InterfaceFilter, TransactionFormat,
-    TransactionShape, UpdateFormat, WildcardFilter, cumulative_filter::IdentifierFilter,
+    GetUpdatesRequest, Identifier, InterfaceFilter, TransactionFormat, TransactionShape,
+    UpdateFormat, WildcardFilter, cumulative_filter::IdentifierFilter,
 };
 use futures::FutureExt as _;
 use std::collections::HashMap;
@@ -228,7 +228,7 @@ async fn read(
     let mut stream = conn
         .call(|_| {
             let req = request(party, begin, end, verbose);
-            canton_client::codec::server_streaming::<_, GetUpdatesResponse>(
+            canton_client::codec::server_streaming::<_, crate::view::GetUpdatesResponse>(
                 conn,
                 "com.daml.ledger.api.v2.UpdateService",
                 "GetUpdates",
