@@ -96,35 +96,36 @@ fn v(sum: Sum) -> Value {
 }
 
 impl Vb {
-    fn rec(&self, id: Qualified, fields: Vec<(&str, Value)>) -> Record {
+    fn rec<const N: usize>(&self, id: Qualified, fields: [(&str, Value); N]) -> Record {
+        let mut out = Vec::with_capacity(N);
+        for (label, value) in fields {
+            out.push(RecordField {
+                label: if self.verbose {
+                    label.to_string()
+                } else {
+                    String::new()
+                },
+                value: Some(value),
+            });
+        }
         Record {
             record_id: self.verbose.then(|| ident(id)),
-            fields: fields
-                .into_iter()
-                .map(|(label, value)| RecordField {
-                    label: if self.verbose {
-                        label.to_string()
-                    } else {
-                        String::new()
-                    },
-                    value: Some(value),
-                })
-                .collect(),
+            fields: out,
         }
     }
-    fn record(&self, id: Qualified, fields: Vec<(&str, Value)>) -> Value {
+    fn record<const N: usize>(&self, id: Qualified, fields: [(&str, Value); N]) -> Value {
         v(Sum::Record(self.rec(id, fields)))
     }
     fn metadata(&self, entries: &[(&str, &str)]) -> Value {
         self.record(
             (METADATA_V1, META_MOD, "Metadata"),
-            vec![("values", text_map(entries))],
+            [("values", text_map(entries))],
         )
     }
     fn instrument(&self, i: &Instrument) -> Value {
         self.record(
             (HOLDING_V1, HOLDING_MOD, "InstrumentId"),
-            vec![("admin", party(&i.admin)), ("id", text(&i.id))],
+            [("admin", party(&i.admin)), ("id", text(&i.id))],
         )
     }
 }
@@ -237,7 +238,7 @@ fn holding_create(
 ) -> Node {
     let args = vb.rec(
         SIM_HOLDING,
-        vec![
+        [
             ("owner", party(owner)),
             ("instrument", vb.instrument(instrument)),
             ("amount", numeric(&h.amount)),
@@ -246,7 +247,7 @@ fn holding_create(
     );
     let view = vb.rec(
         (HOLDING_V1, HOLDING_MOD, "HoldingView"),
-        vec![
+        [
             ("owner", party(owner)),
             ("instrumentId", vb.instrument(instrument)),
             ("amount", numeric(&h.amount)),
@@ -281,7 +282,7 @@ fn transfer_tree(vb: Vb, t: TransferTree<'_>) -> Vec<Node> {
     let meta_transfer = vb.metadata(&[(REASON_KEY, t.reason)]);
     let transfer = vb.record(
         (TRANSFER_INSTRUCTION_V1, TI_MOD, "Transfer"),
-        vec![
+        [
             ("sender", party(t.sender)),
             ("receiver", party(t.receiver)),
             ("amount", numeric(t.amount)),
@@ -297,19 +298,19 @@ fn transfer_tree(vb: Vb, t: TransferTree<'_>) -> Vec<Node> {
     );
     let arg = vb.record(
         (TRANSFER_INSTRUCTION_V1, TI_MOD, "TransferFactory_Transfer"),
-        vec![
+        [
             ("expectedAdmin", party(&t.instrument.admin)),
             ("transfer", transfer),
             (
                 "extraArgs",
                 vb.record(
                     (METADATA_V1, META_MOD, "ExtraArgs"),
-                    vec![
+                    [
                         (
                             "context",
                             vb.record(
                                 (METADATA_V1, META_MOD, "ChoiceContext"),
-                                vec![("values", text_map(&[]))],
+                                [("values", text_map(&[]))],
                             ),
                         ),
                         ("meta", vb.metadata(&[])),
@@ -324,7 +325,7 @@ fn transfer_tree(vb: Vb, t: TransferTree<'_>) -> Vec<Node> {
             TI_MOD,
             "TransferInstructionResult_Output.TransferInstructionResult_Completed",
         ),
-        vec![(
+        [(
             "receiverHoldingCids",
             list(vec![cid(&t.receiver_holding.cid)]),
         )],
@@ -342,7 +343,7 @@ fn transfer_tree(vb: Vb, t: TransferTree<'_>) -> Vec<Node> {
     })));
     let result = vb.record(
         (TRANSFER_INSTRUCTION_V1, TI_MOD, "TransferInstructionResult"),
-        vec![
+        [
             ("output", output),
             (
                 "senderChangeCids",
@@ -386,7 +387,7 @@ fn transfer_tree(vb: Vb, t: TransferTree<'_>) -> Vec<Node> {
                 template: SIM_HOLDING,
                 interface: None,
                 choice: "Archive",
-                arg: vb.record((SIM_TOKEN, "DA.Internal.Template", "Archive"), vec![]),
+                arg: vb.record((SIM_TOKEN, "DA.Internal.Template", "Archive"), []),
                 acting: vec![t.sender.to_string()],
                 consuming: true,
                 result: unit(),

@@ -72,16 +72,30 @@ impl RevBuf {
     }
 
     #[inline]
-    fn varint(&mut self, mut v: u64) {
-        let mut tmp = [0u8; 10];
-        let mut n = 0;
-        while v >= 0x80 {
-            tmp[n] = (v as u8) | 0x80;
-            v >>= 7;
-            n += 1;
+    fn byte(&mut self, b: u8) {
+        if self.pos == 0 {
+            self.grow(1);
         }
-        tmp[n] = v as u8;
-        self.bytes(&tmp[..=n]);
+        self.pos -= 1;
+        self.buf[self.pos] = b;
+    }
+
+    #[inline]
+    fn varint(&mut self, v: u64) {
+        if v < 0x80 {
+            return self.byte(v as u8);
+        }
+        let n = prost::encoding::encoded_len_varint(v);
+        if self.pos < n {
+            self.grow(n);
+        }
+        self.pos -= n;
+        let mut v = v;
+        for b in &mut self.buf[self.pos..self.pos + n - 1] {
+            *b = (v as u8) | 0x80;
+            v >>= 7;
+        }
+        self.buf[self.pos + n - 1] = v as u8;
     }
 
     #[inline]
@@ -137,7 +151,7 @@ impl RevBuf {
     #[inline]
     fn boolean(&mut self, tag: u32, v: bool) {
         if v {
-            self.bytes(&[1]);
+            self.byte(1);
             self.key(tag, VARINT);
         }
     }
@@ -179,7 +193,7 @@ impl RevBuf {
                 self.key(1, LEN);
             }
             Sum::Bool(b) => {
-                self.bytes(&[u8::from(*b)]);
+                self.byte(u8::from(*b));
                 self.key(2, VARINT);
             }
             Sum::Int64(i) => {
