@@ -7,6 +7,7 @@
 //!
 //! ```text
 //! cargo bench -p tx-ingest --bench ingest -- decode --updates 200000
+//! CANTON_LEDGER_API=… TREASURY_PARTY=… cargo bench -p tx-ingest --bench ingest -- replay --rounds 3
 //! INTEGRATION_DB_URL=postgresql://… cargo bench -p tx-ingest --bench ingest -- db --updates 200000 --batch-size 1000
 //! ```
 //! (`scripts/bench-tx-ingest.sh` runs both next to the end-to-end runs.)
@@ -54,7 +55,7 @@ fn main() {
     let batch = arg(&args, "--batch-size", 1000).max(1);
     let mode = args
         .iter()
-        .find(|a| ["decode", "db", "stream"].contains(&a.as_str()))
+        .find(|a| ["decode", "db", "stream", "replay"].contains(&a.as_str()))
         .cloned()
         .unwrap_or_else(|| "decode".into());
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -76,6 +77,12 @@ fn main() {
             .build()
             .expect("runtime");
             rt.block_on(bench_stream(ledger, party));
+        }
+        "replay" => {
+            let ledger = std::env::var("CANTON_LEDGER_API").expect("set CANTON_LEDGER_API");
+            let party = std::env::var("TREASURY_PARTY").expect("set TREASURY_PARTY");
+            let rounds = arg(&args, "--rounds", 3);
+            rt.block_on(bench_replay(ledger, party, rounds));
         }
         _ => bench_decode(updates),
     }
@@ -313,6 +320,68 @@ fn bench_decode(n: usize) {
             "updatesPerSecond": (n as f64 / secs).round(),
         })
     );
+}
+
+/// Decoding real traffic in-process: the simulator's updates (verbose
+/// unless `TX_INGEST_COMPACT_VALUES` is set) are fetched once as Canton's
+/// messages and re-encoded (canton-sim's bytes are prost's), then decoded
+/// `rounds` times into canton_proto's full messages, into tx-ingest's view,
+/// and into the view plus parsing. One JSON line per round.
+async fn bench_replay(ledger: String, party: String, rounds: usize) {
+    use tx_ingest::view;
+    let conn = canton_client::CantonChannel::new(&canton_client::ClientConfig::ledger(ledger))
+        .expect("channel");
+    let end = tx_ingest::stream::ledger_end(&conn)
+        .await
+        .expect("ledger end");
+    let verbose = std::env::var("TX_INGEST_COMPACT_VALUES").is_err();
+    let req = tx_ingest::stream::request(&party, 0, Some(end), verbose);
+    let mut stream = canton_client::codec::server_streaming::<_, GetUpdatesResponse>(
+        &conn,
+        "com.daml.ledger.api.v2.UpdateService",
+        "GetUpdates",
+        "/com.daml.ledger.api.v2.UpdateService/GetUpdates",
+        req,
+    )
+    .await
+    .expect("GetUpdates")
+    .into_inner();
+    let mut encoded = Vec::new();
+    while let Some(resp) = stream.message().await.expect("stream") {
+        encoded.push(resp.encode_to_vec());
+    }
+    let n = encoded.len().max(1) as f64;
+    let bytes: usize = encoded.iter().map(Vec::len).sum();
+    let us = |secs: f64| (secs * 1e7 / n).round() / 10.0;
+    for _ in 0..rounds {
+        let start = Instant::now();
+        for b in &encoded {
+            std::hint::black_box(GetUpdatesResponse::decode(b.as_slice()).expect("decode"));
+        }
+        let full = start.elapsed().as_secs_f64();
+        let start = Instant::now();
+        for b in &encoded {
+            std::hint::black_box(view::GetUpdatesResponse::decode(b.as_slice()).expect("decode"));
+        }
+        let kept = start.elapsed().as_secs_f64();
+        let start = Instant::now();
+        let mut items = 0usize;
+        for b in &encoded {
+            let resp = view::GetUpdatesResponse::decode(b.as_slice()).expect("decode");
+            items += usize::from(decode(resp, &party).expect("parse").is_some());
+        }
+        let parsed = start.elapsed().as_secs_f64();
+        println!(
+            "{}",
+            serde_json::json!({
+                "type": "bench", "what": "replay", "verbose": verbose, "updates": encoded.len(),
+                "items": items, "bytesPerUpdate": bytes / encoded.len().max(1),
+                "fullDecodeUsPerUpdate": us(full),
+                "viewDecodeUsPerUpdate": us(kept),
+                "viewDecodeParseUsPerUpdate": us(parsed),
+            })
+        );
+    }
 }
 
 /// The simulator's stream alone: GetUpdates to the ledger end, decoded and
