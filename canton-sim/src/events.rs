@@ -11,7 +11,7 @@ use canton_proto::ledger::{
     self as lapi, ArchivedEvent, CreatedEvent, Event, ExercisedEvent, Identifier, InterfaceView,
     Record, RecordField, Transaction, TransactionShape, Value, event, value::Sum,
 };
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 /// A Daml package the simulated events refer to.
 #[derive(Debug, Clone, Copy)]
@@ -56,7 +56,7 @@ pub const TX_KIND_KEY: &str = "splice.lfdecentralizedtrust.org/tx-kind";
 pub const SENDER_KEY: &str = "splice.lfdecentralizedtrust.org/sender";
 
 /// `(package, module, entity)`.
-type Qualified = (Package, &'static str, &'static str);
+pub(crate) type Qualified = (Package, &'static str, &'static str);
 
 /// The Holding interface.
 pub const HOLDING_IFACE: Qualified = (HOLDING_V1, HOLDING_MOD, "Holding");
@@ -85,85 +85,111 @@ fn matches(id: &Identifier, q: Qualified) -> bool {
     pkg_ok && id.module_name == q.1 && id.entity_name == q.2
 }
 
-/// Builds Values, with record ids and labels only when verbose.
-#[derive(Debug, Clone, Copy)]
-struct Vb {
-    verbose: bool,
+/// A Daml value as the simulator renders it, borrowing its strings from the
+/// update. Record ids, variant ids and field labels are written only for
+/// verbose requests (see [`V::to_prost`] and [`crate::ledger::wire`]).
+#[derive(Debug, Clone)]
+pub(crate) enum V<'a> {
+    Unit,
+    Party(&'a str),
+    Text(&'a str),
+    Numeric(&'a str),
+    ContractId(&'a str),
+    Timestamp(i64),
+    List(Vec<V<'a>>),
+    TextMap(Vec<(&'a str, &'a str)>),
+    Record(R<'a>),
+    /// `Optional` without a value.
+    None,
+    /// A variant: its type, constructor and value.
+    Variant(Qualified, &'static str, Box<V<'a>>),
 }
 
-fn v(sum: Sum) -> Value {
-    Value { sum: Some(sum) }
+/// A Daml record: its type and labelled fields.
+#[derive(Debug, Clone)]
+pub(crate) struct R<'a> {
+    pub id: Qualified,
+    pub fields: Vec<(&'static str, V<'a>)>,
 }
 
-impl Vb {
-    fn rec<const N: usize>(&self, id: Qualified, fields: [(&str, Value); N]) -> Record {
-        let mut out = Vec::with_capacity(N);
-        for (label, value) in fields {
-            out.push(RecordField {
-                label: if self.verbose {
-                    label.to_string()
-                } else {
-                    String::new()
-                },
-                value: Some(value),
-            });
-        }
+impl V<'_> {
+    /// The prost `Value`.
+    pub(crate) fn to_prost(&self, verbose: bool) -> Value {
+        let sum = match self {
+            V::Unit => Sum::Unit(()),
+            V::Party(s) => Sum::Party(s.to_string()),
+            V::Text(s) => Sum::Text(s.to_string()),
+            V::Numeric(s) => Sum::Numeric(s.to_string()),
+            V::ContractId(s) => Sum::ContractId(s.to_string()),
+            V::Timestamp(t) => Sum::Timestamp(*t),
+            V::List(items) => Sum::List(lapi::List {
+                elements: items.iter().map(|e| e.to_prost(verbose)).collect(),
+            }),
+            V::TextMap(entries) => Sum::TextMap(lapi::TextMap {
+                entries: entries
+                    .iter()
+                    .map(|(k, val)| lapi::text_map::Entry {
+                        key: k.to_string(),
+                        value: Some(V::Text(val).to_prost(verbose)),
+                    })
+                    .collect(),
+            }),
+            V::Record(r) => Sum::Record(r.to_prost(verbose)),
+            V::None => Sum::Optional(Box::new(lapi::Optional { value: None })),
+            V::Variant(id, constructor, value) => Sum::Variant(Box::new(lapi::Variant {
+                variant_id: verbose.then(|| ident(*id)),
+                constructor: constructor.to_string(),
+                value: Some(Box::new(value.to_prost(verbose))),
+            })),
+        };
+        Value { sum: Some(sum) }
+    }
+}
+
+impl R<'_> {
+    /// The prost `Record`.
+    pub(crate) fn to_prost(&self, verbose: bool) -> Record {
         Record {
-            record_id: self.verbose.then(|| ident(id)),
-            fields: out,
+            record_id: verbose.then(|| ident(self.id)),
+            fields: self
+                .fields
+                .iter()
+                .map(|(label, value)| RecordField {
+                    label: if verbose {
+                        label.to_string()
+                    } else {
+                        String::new()
+                    },
+                    value: Some(value.to_prost(verbose)),
+                })
+                .collect(),
         }
     }
-    fn record<const N: usize>(&self, id: Qualified, fields: [(&str, Value); N]) -> Value {
-        v(Sum::Record(self.rec(id, fields)))
-    }
-    fn metadata(&self, entries: &[(&str, &str)]) -> Value {
-        self.record(
-            (METADATA_V1, META_MOD, "Metadata"),
-            [("values", text_map(entries))],
-        )
-    }
-    fn instrument(&self, i: &Instrument) -> Value {
-        self.record(
-            (HOLDING_V1, HOLDING_MOD, "InstrumentId"),
-            [("admin", party(&i.admin)), ("id", text(&i.id))],
-        )
-    }
 }
 
-fn party(p: &str) -> Value {
-    v(Sum::Party(p.to_string()))
+fn rec<'a, const N: usize>(id: Qualified, fields: [(&'static str, V<'a>); N]) -> R<'a> {
+    R {
+        id,
+        fields: Vec::from(fields),
+    }
 }
-fn text(t: &str) -> Value {
-    v(Sum::Text(t.to_string()))
+fn record<'a, const N: usize>(id: Qualified, fields: [(&'static str, V<'a>); N]) -> V<'a> {
+    V::Record(rec(id, fields))
 }
-fn numeric(n: &str) -> Value {
-    v(Sum::Numeric(n.to_string()))
+fn metadata<'a>(entries: &[(&'a str, &'a str)]) -> V<'a> {
+    record(
+        (METADATA_V1, META_MOD, "Metadata"),
+        [("values", V::TextMap(entries.to_vec()))],
+    )
 }
-fn cid(c: &str) -> Value {
-    v(Sum::ContractId(c.to_string()))
-}
-fn timestamp(us: i64) -> Value {
-    v(Sum::Timestamp(us))
-}
-fn list(items: Vec<Value>) -> Value {
-    v(Sum::List(lapi::List { elements: items }))
-}
-fn unit() -> Value {
-    v(Sum::Unit(()))
-}
-fn text_map(entries: &[(&str, &str)]) -> Value {
-    v(Sum::TextMap(lapi::TextMap {
-        entries: entries
-            .iter()
-            .map(|(k, val)| lapi::text_map::Entry {
-                key: k.to_string(),
-                value: Some(text(val)),
-            })
-            .collect(),
-    }))
+fn instrument(i: &Instrument) -> V<'_> {
+    record(
+        (HOLDING_V1, HOLDING_MOD, "InstrumentId"),
+        [("admin", V::Party(&i.admin)), ("id", V::Text(&i.id))],
+    )
 }
 
-fn ts(us: i64) -> prost_types::Timestamp {
+pub(crate) fn ts(us: i64) -> prost_types::Timestamp {
     prost_types::Timestamp {
         seconds: us.div_euclid(1_000_000),
         nanos: (us.rem_euclid(1_000_000) * 1000) as i32,
@@ -172,43 +198,46 @@ fn ts(us: i64) -> prost_types::Timestamp {
 
 /// One node of a transaction tree, before filtering.
 #[derive(Debug, Clone)]
-struct Node {
+struct Node<'a> {
     id: i32,
     /// Parties that see the node (LEDGER_EFFECTS).
-    witnesses: Vec<String>,
+    witnesses: Vec<&'a str>,
     /// Parties whose ACS it changes (ACS_DELTA).
-    stakeholders: Vec<String>,
-    kind: NodeKind,
+    stakeholders: Vec<&'a str>,
+    kind: NodeKind<'a>,
 }
 
 #[derive(Debug, Clone)]
-enum NodeKind {
+enum NodeKind<'a> {
     Create {
-        cid: String,
+        cid: &'a str,
         template: Qualified,
-        args: Record,
-        signatories: Vec<String>,
-        observers: Vec<String>,
+        args: R<'a>,
+        signatories: Vec<&'a str>,
+        /// Interfaces the template implements.
+        implements: &'static [Qualified],
         /// Interface views the template offers.
-        views: Vec<(Qualified, Record)>,
+        views: Vec<(Qualified, R<'a>)>,
     },
     Exercise {
-        cid: String,
+        cid: &'a str,
         template: Qualified,
         interface: Option<Qualified>,
         choice: &'static str,
-        arg: Value,
-        acting: Vec<String>,
+        arg: V<'a>,
+        acting: Vec<&'a str>,
         consuming: bool,
-        result: Value,
+        result: V<'a>,
         last_descendant: i32,
-        implements: Vec<Qualified>,
+        implements: &'static [Qualified],
     },
 }
 
-fn uniq(parties: &[&str]) -> Vec<String> {
-    let set: BTreeSet<&str> = parties.iter().copied().collect();
-    set.into_iter().map(str::to_string).collect()
+fn uniq<'a>(parties: &[&'a str]) -> Vec<&'a str> {
+    let mut v = parties.to_vec();
+    v.sort_unstable();
+    v.dedup();
+    v
 }
 
 /// Parameters of a token-standard transfer, whatever its direction.
@@ -218,108 +247,99 @@ struct TransferTree<'a> {
     amount: &'a str,
     instrument: &'a Instrument,
     factory_cid: &'a str,
-    inputs: Vec<HoldingRef>,
+    inputs: &'a [HoldingRef],
     receiver_holding: &'a HoldingRef,
     change: Option<&'a HoldingRef>,
     reason: &'a str,
     requested_at_us: i64,
     execute_before_us: i64,
-    /// Extra witnesses of every node (e.g. the treasury as a deposit's receiver).
-    witnesses: Vec<&'a str>,
 }
 
-fn holding_create(
-    vb: Vb,
+fn holding_create<'a>(
     id: i32,
-    h: &HoldingRef,
-    owner: &str,
-    instrument: &Instrument,
-    witnesses: &[String],
-) -> Node {
-    let args = vb.rec(
+    h: &'a HoldingRef,
+    owner: &'a str,
+    inst: &'a Instrument,
+    witnesses: &[&'a str],
+) -> Node<'a> {
+    let args = rec(
         SIM_HOLDING,
         [
-            ("owner", party(owner)),
-            ("instrument", vb.instrument(instrument)),
-            ("amount", numeric(&h.amount)),
-            ("meta", vb.metadata(&[])),
+            ("owner", V::Party(owner)),
+            ("instrument", instrument(inst)),
+            ("amount", V::Numeric(&h.amount)),
+            ("meta", metadata(&[])),
         ],
     );
-    let view = vb.rec(
+    let view = rec(
         (HOLDING_V1, HOLDING_MOD, "HoldingView"),
         [
-            ("owner", party(owner)),
-            ("instrumentId", vb.instrument(instrument)),
-            ("amount", numeric(&h.amount)),
-            (
-                "lock",
-                v(Sum::Optional(Box::new(lapi::Optional { value: None }))),
-            ),
-            ("meta", vb.metadata(&[])),
+            ("owner", V::Party(owner)),
+            ("instrumentId", instrument(inst)),
+            ("amount", V::Numeric(&h.amount)),
+            ("lock", V::None),
+            ("meta", metadata(&[])),
         ],
     );
     Node {
         id,
         witnesses: witnesses.to_vec(),
-        stakeholders: uniq(&[owner, &instrument.admin]),
+        stakeholders: uniq(&[owner, &inst.admin]),
         kind: NodeKind::Create {
-            cid: h.cid.clone(),
+            cid: &h.cid,
             template: SIM_HOLDING,
             args,
-            signatories: uniq(&[&instrument.admin, owner]),
-            observers: vec![],
+            signatories: uniq(&[&inst.admin, owner]),
+            implements: &[HOLDING_IFACE],
             views: vec![(HOLDING_IFACE, view)],
         },
     }
 }
 
-fn transfer_tree(vb: Vb, t: TransferTree<'_>) -> Vec<Node> {
-    let mut w: Vec<&str> = vec![t.sender, t.receiver, &t.instrument.admin];
-    w.extend(t.witnesses.iter().copied());
-    let witnesses = uniq(&w);
+fn transfer_tree(t: TransferTree<'_>) -> Vec<Node<'_>> {
+    let witnesses = uniq(&[t.sender, t.receiver, &t.instrument.admin]);
     let n_inputs = t.inputs.len() as i32;
     let last = n_inputs + 1 + i32::from(t.change.is_some());
-    let meta_transfer = vb.metadata(&[(REASON_KEY, t.reason)]);
-    let transfer = vb.record(
+    let transfer = record(
         (TRANSFER_INSTRUCTION_V1, TI_MOD, "Transfer"),
         [
-            ("sender", party(t.sender)),
-            ("receiver", party(t.receiver)),
-            ("amount", numeric(t.amount)),
-            ("instrumentId", vb.instrument(t.instrument)),
-            ("requestedAt", timestamp(t.requested_at_us)),
-            ("executeBefore", timestamp(t.execute_before_us)),
+            ("sender", V::Party(t.sender)),
+            ("receiver", V::Party(t.receiver)),
+            ("amount", V::Numeric(t.amount)),
+            ("instrumentId", instrument(t.instrument)),
+            ("requestedAt", V::Timestamp(t.requested_at_us)),
+            ("executeBefore", V::Timestamp(t.execute_before_us)),
             (
                 "inputHoldingCids",
-                list(t.inputs.iter().map(|h| cid(&h.cid)).collect()),
+                V::List(t.inputs.iter().map(|h| V::ContractId(&h.cid)).collect()),
             ),
-            ("meta", meta_transfer),
+            ("meta", metadata(&[(REASON_KEY, t.reason)])),
         ],
     );
-    let arg = vb.record(
+    let arg = record(
         (TRANSFER_INSTRUCTION_V1, TI_MOD, "TransferFactory_Transfer"),
         [
-            ("expectedAdmin", party(&t.instrument.admin)),
+            ("expectedAdmin", V::Party(&t.instrument.admin)),
             ("transfer", transfer),
             (
                 "extraArgs",
-                vb.record(
+                record(
                     (METADATA_V1, META_MOD, "ExtraArgs"),
                     [
                         (
                             "context",
-                            vb.record(
+                            record(
                                 (METADATA_V1, META_MOD, "ChoiceContext"),
-                                [("values", text_map(&[]))],
+                                [("values", V::TextMap(Vec::new()))],
                             ),
                         ),
-                        ("meta", vb.metadata(&[])),
+                        ("meta", metadata(&[])),
                     ],
                 ),
             ),
         ],
     );
-    let completed = vb.record(
+    let completed = record(
         (
             TRANSFER_INSTRUCTION_V1,
             TI_MOD,
@@ -327,31 +347,29 @@ fn transfer_tree(vb: Vb, t: TransferTree<'_>) -> Vec<Node> {
         ),
         [(
             "receiverHoldingCids",
-            list(vec![cid(&t.receiver_holding.cid)]),
+            V::List(vec![V::ContractId(&t.receiver_holding.cid)]),
         )],
     );
-    let output = v(Sum::Variant(Box::new(lapi::Variant {
-        variant_id: vb.verbose.then(|| {
-            ident((
-                TRANSFER_INSTRUCTION_V1,
-                TI_MOD,
-                "TransferInstructionResult_Output",
-            ))
-        }),
-        constructor: "TransferInstructionResult_Completed".into(),
-        value: Some(Box::new(completed)),
-    })));
-    let result = vb.record(
+    let output = V::Variant(
+        (
+            TRANSFER_INSTRUCTION_V1,
+            TI_MOD,
+            "TransferInstructionResult_Output",
+        ),
+        "TransferInstructionResult_Completed",
+        Box::new(completed),
+    );
+    let result = record(
         (TRANSFER_INSTRUCTION_V1, TI_MOD, "TransferInstructionResult"),
         [
             ("output", output),
             (
                 "senderChangeCids",
-                list(t.change.iter().map(|h| cid(&h.cid)).collect()),
+                V::List(t.change.iter().map(|h| V::ContractId(&h.cid)).collect()),
             ),
             (
                 "meta",
-                vb.metadata(&[
+                metadata(&[
                     (REASON_KEY, t.reason),
                     (SENDER_KEY, t.sender),
                     (TX_KIND_KEY, "transfer"),
@@ -359,23 +377,24 @@ fn transfer_tree(vb: Vb, t: TransferTree<'_>) -> Vec<Node> {
             ),
         ],
     );
-    let mut nodes = vec![Node {
+    let mut nodes = Vec::with_capacity(t.inputs.len() + 3);
+    nodes.push(Node {
         id: 0,
         witnesses: witnesses.clone(),
-        stakeholders: uniq(&[&t.instrument.admin]),
+        stakeholders: vec![&t.instrument.admin],
         kind: NodeKind::Exercise {
-            cid: t.factory_cid.to_string(),
+            cid: t.factory_cid,
             template: SIM_FACTORY,
             interface: Some(TRANSFER_FACTORY_IFACE),
             choice: "TransferFactory_Transfer",
             arg,
-            acting: vec![t.sender.to_string()],
+            acting: vec![t.sender],
             consuming: false,
             result,
             last_descendant: last,
-            implements: vec![TRANSFER_FACTORY_IFACE],
+            implements: &[TRANSFER_FACTORY_IFACE],
         },
-    }];
+    });
     for (i, h) in t.inputs.iter().enumerate() {
         let id = 1 + i as i32;
         nodes.push(Node {
@@ -383,21 +402,20 @@ fn transfer_tree(vb: Vb, t: TransferTree<'_>) -> Vec<Node> {
             witnesses: witnesses.clone(),
             stakeholders: uniq(&[t.sender, &t.instrument.admin]),
             kind: NodeKind::Exercise {
-                cid: h.cid.clone(),
+                cid: &h.cid,
                 template: SIM_HOLDING,
                 interface: None,
                 choice: "Archive",
-                arg: vb.record((SIM_TOKEN, "DA.Internal.Template", "Archive"), []),
-                acting: vec![t.sender.to_string()],
+                arg: record((SIM_TOKEN, "DA.Internal.Template", "Archive"), []),
+                acting: vec![t.sender],
                 consuming: true,
-                result: unit(),
+                result: V::Unit,
                 last_descendant: id,
-                implements: vec![HOLDING_IFACE],
+                implements: &[HOLDING_IFACE],
             },
         });
     }
     nodes.push(holding_create(
-        vb,
         n_inputs + 1,
         t.receiver_holding,
         t.receiver,
@@ -406,7 +424,6 @@ fn transfer_tree(vb: Vb, t: TransferTree<'_>) -> Vec<Node> {
     ));
     if let Some(c) = t.change {
         nodes.push(holding_create(
-            vb,
             n_inputs + 2,
             c,
             t.sender,
@@ -417,7 +434,7 @@ fn transfer_tree(vb: Vb, t: TransferTree<'_>) -> Vec<Node> {
     nodes
 }
 
-fn nodes_of(u: &SequencedUpdate, treasury: &str, vb: Vb) -> Vec<Node> {
+fn nodes_of<'a>(u: &'a SequencedUpdate, treasury: &'a str) -> Vec<Node<'a>> {
     match u.body() {
         UpdateBody::Deposit {
             customer,
@@ -427,23 +444,19 @@ fn nodes_of(u: &SequencedUpdate, treasury: &str, vb: Vb) -> Vec<Node> {
             instrument,
             factory_cid,
             requested_at_us,
-        } => transfer_tree(
-            vb,
-            TransferTree {
-                sender: customer,
-                receiver: treasury,
-                amount: &holding.amount,
-                instrument,
-                factory_cid,
-                inputs: vec![input.clone()],
-                receiver_holding: holding,
-                change: None,
-                reason: account,
-                requested_at_us: *requested_at_us,
-                execute_before_us: requested_at_us + 24 * 3_600_000_000,
-                witnesses: vec![],
-            },
-        ),
+        } => transfer_tree(TransferTree {
+            sender: customer,
+            receiver: treasury,
+            amount: &holding.amount,
+            instrument,
+            factory_cid,
+            inputs: std::slice::from_ref(input),
+            receiver_holding: holding,
+            change: None,
+            reason: account,
+            requested_at_us: *requested_at_us,
+            execute_before_us: requested_at_us + 24 * 3_600_000_000,
+        }),
         UpdateBody::Withdrawal {
             withdrawal_id,
             receiver,
@@ -456,23 +469,19 @@ fn nodes_of(u: &SequencedUpdate, treasury: &str, vb: Vb) -> Vec<Node> {
             requested_at_us,
             execute_before_us,
             ..
-        } => transfer_tree(
-            vb,
-            TransferTree {
-                sender: treasury,
-                receiver,
-                amount,
-                instrument,
-                factory_cid,
-                inputs: inputs.clone(),
-                receiver_holding,
-                change: change.as_ref(),
-                reason: withdrawal_id,
-                requested_at_us: *requested_at_us,
-                execute_before_us: *execute_before_us,
-                witnesses: vec![],
-            },
-        ),
+        } => transfer_tree(TransferTree {
+            sender: treasury,
+            receiver,
+            amount,
+            instrument,
+            factory_cid,
+            inputs,
+            receiver_holding,
+            change: change.as_ref(),
+            reason: withdrawal_id,
+            requested_at_us: *requested_at_us,
+            execute_before_us: *execute_before_us,
+        }),
         UpdateBody::Noise {
             sender,
             receiver,
@@ -481,45 +490,48 @@ fn nodes_of(u: &SequencedUpdate, treasury: &str, vb: Vb) -> Vec<Node> {
             instrument,
             factory_cid,
             requested_at_us,
-        } => transfer_tree(
-            vb,
-            TransferTree {
-                sender,
-                receiver,
-                amount: &output.amount,
-                instrument,
-                factory_cid,
-                inputs: vec![input.clone()],
-                receiver_holding: output,
-                change: None,
-                reason: "",
-                requested_at_us: *requested_at_us,
-                execute_before_us: requested_at_us + 24 * 3_600_000_000,
-                witnesses: vec![],
-            },
-        ),
+        } => transfer_tree(TransferTree {
+            sender,
+            receiver,
+            amount: &output.amount,
+            instrument,
+            factory_cid,
+            inputs: std::slice::from_ref(input),
+            receiver_holding: output,
+            change: None,
+            reason: "",
+            requested_at_us: *requested_at_us,
+            execute_before_us: requested_at_us + 24 * 3_600_000_000,
+        }),
     }
 }
 
 /// Parties that see anything of update `u` (for quick visibility checks).
 pub fn informees(u: &SequencedUpdate, treasury: &str) -> Vec<String> {
+    uniq(&informees_of(u, treasury))
+        .into_iter()
+        .map(str::to_string)
+        .collect()
+}
+
+fn informees_of<'a>(u: &'a SequencedUpdate, treasury: &'a str) -> [&'a str; 3] {
     match u.body() {
         UpdateBody::Deposit {
             customer,
             instrument,
             ..
-        } => uniq(&[customer, treasury, &instrument.admin]),
+        } => [customer, treasury, &instrument.admin],
         UpdateBody::Withdrawal {
             receiver,
             instrument,
             ..
-        } => uniq(&[treasury, receiver, &instrument.admin]),
+        } => [treasury, receiver, &instrument.admin],
         UpdateBody::Noise {
             sender,
             receiver,
             instrument,
             ..
-        } => uniq(&[sender, receiver, &instrument.admin]),
+        } => [sender, receiver, &instrument.admin],
     }
 }
 
@@ -606,10 +618,10 @@ impl TxFormat {
 
     /// Quick check: could any event of `u` be visible under this format?
     pub fn may_see(&self, u: &SequencedUpdate, treasury: &str) -> bool {
-        let inf = informees(u, treasury);
+        let inf = informees_of(u, treasury);
         self.parties.iter().any(|(p, _)| match p {
-            Some(p) => inf.contains(p),
-            None => inf.iter().any(|i| self.hosted.contains(i)),
+            Some(p) => inf.contains(&p.as_str()),
+            None => inf.iter().any(|i| self.hosted.iter().any(|h| h == i)),
         })
     }
 
@@ -621,14 +633,36 @@ impl TxFormat {
         synchronizer_id: &str,
         treasury: &str,
     ) -> Option<Transaction> {
+        self.render_tx(u, offset, synchronizer_id, treasury)
+            .map(|t| t.to_prost())
+    }
+
+    /// [`TxFormat::render`] as the GetUpdates response carrying it, encoded
+    /// in one pass (the same bytes as prost's encoding of that response).
+    pub fn render_encoded(
+        &self,
+        u: &SequencedUpdate,
+        offset: i64,
+        synchronizer_id: &str,
+        treasury: &str,
+    ) -> Option<Vec<u8>> {
+        self.render_tx(u, offset, synchronizer_id, treasury)
+            .map(|t| crate::ledger::wire::updates_response(&t))
+    }
+
+    /// The transaction as the requester sees it, borrowing from `u`.
+    pub(crate) fn render_tx<'a>(
+        &self,
+        u: &'a SequencedUpdate,
+        offset: i64,
+        synchronizer_id: &'a str,
+        treasury: &'a str,
+    ) -> Option<Tx<'a>> {
         if !self.may_see(u, treasury) {
             return None;
         }
-        let vb = Vb {
-            verbose: self.verbose,
-        };
-        let nodes = nodes_of(u, treasury, vb);
-        let mut events = Vec::new();
+        let nodes = nodes_of(u, treasury);
+        let mut events = Vec::with_capacity(nodes.len());
         for node in nodes {
             if let Some(e) = self.render_node(node, offset, u.record_time_us) {
                 events.push(e);
@@ -639,49 +673,44 @@ impl TxFormat {
         }
         let external_hash = matches!(u.body(), UpdateBody::Withdrawal { .. })
             .then(|| ids::sha256_hex(format!("external|{}", u.update_id).as_bytes()).into_bytes());
-        Some(Transaction {
-            update_id: u.update_id.clone(),
-            command_id: String::new(),
-            workflow_id: String::new(),
-            effective_at: Some(ts(u.record_time_us)),
+        Some(Tx {
+            update_id: &u.update_id,
+            record_time_us: u.record_time_us,
             events,
             offset,
-            synchronizer_id: synchronizer_id.to_string(),
-            trace_context: None,
-            record_time: Some(ts(u.record_time_us)),
-            external_transaction_hash: external_hash,
-            paid_traffic_cost: None,
+            synchronizer_id,
+            external_hash,
+            verbose: self.verbose,
         })
     }
 
-    fn render_node(&self, node: Node, offset: i64, rt: i64) -> Option<Event> {
+    fn render_node<'a>(&self, node: Node<'a>, offset: i64, rt: i64) -> Option<Ev<'a>> {
         let informees = match self.shape {
             TransactionShape::AcsDelta => &node.stakeholders,
             _ => &node.witnesses,
         };
-        let (template, implements): (Qualified, Vec<Qualified>) = match &node.kind {
+        let (template, implements) = match &node.kind {
             NodeKind::Create {
-                template, views, ..
-            } => (*template, views.iter().map(|(q, _)| *q).collect()),
-            NodeKind::Exercise {
                 template,
                 implements,
                 ..
-            } => (*template, implements.clone()),
+            }
+            | NodeKind::Exercise {
+                template,
+                implements,
+                ..
+            } => (*template, *implements),
         };
-        let mut witnesses = BTreeSet::new();
+        let mut witnesses: Vec<&'a str> = Vec::new();
         // Interfaces some matching filter asks to see (views / implemented_interfaces).
         let mut iface_wanted: BTreeMap<&'static str, (Qualified, bool)> = BTreeMap::new();
         let mut blob = false;
         for (p, filters) in &self.parties {
-            let cand: Vec<&String> = match p {
-                Some(p) => informees.iter().filter(|i| *i == p).collect(),
-                None => informees
-                    .iter()
-                    .filter(|i| self.hosted.contains(i))
-                    .collect(),
+            let visible = |i: &&'a str| match p {
+                Some(p) => *i == p.as_str(),
+                None => self.hosted.iter().any(|h| h == i),
             };
-            if cand.is_empty() {
+            if !informees.iter().any(visible) {
                 continue;
             }
             let mut hit = filters.is_empty();
@@ -715,61 +744,46 @@ impl TxFormat {
                 }
             }
             if hit {
-                witnesses.extend(cand.into_iter().cloned());
+                witnesses.extend(informees.iter().copied().filter(visible));
             }
         }
         if witnesses.is_empty() {
             return None;
         }
+        witnesses.sort_unstable();
+        witnesses.dedup();
         let acs_delta = witnesses.iter().any(|w| node.stakeholders.contains(w));
-        let witness_parties: Vec<String> = witnesses.into_iter().collect();
-        let package_name = template.0.name.to_string();
-        let ev = match node.kind {
+        Some(match node.kind {
             NodeKind::Create {
                 cid,
                 template,
                 args,
                 signatories,
-                observers,
                 views,
+                ..
             } => {
-                let interface_views = views
+                let views = views
                     .into_iter()
-                    .filter_map(|(q, view)| {
-                        iface_wanted.get(q.2).map(|(_, want_view)| InterfaceView {
-                            interface_id: Some(ident(q)),
-                            view_status: Some(rpc::Status {
-                                code: 0,
-                                message: String::new(),
-                                details: vec![],
-                            }),
-                            view_value: want_view.then_some(view),
-                        })
-                    })
-                    .filter(|iv| iv.view_value.is_some())
+                    .filter(|(q, _)| iface_wanted.get(q.2).is_some_and(|(_, want)| *want))
                     .collect();
-                let created_event_blob = if blob {
+                let blob = if blob {
                     ids::sha256_hex(format!("blob|{cid}").as_bytes()).into_bytes()
                 } else {
                     Vec::new()
                 };
-                event::Event::Created(CreatedEvent {
+                Ev::Created {
                     offset,
                     node_id: node.id,
-                    contract_id: cid,
-                    template_id: Some(ident(template)),
-                    contract_key: None,
-                    create_arguments: Some(args),
-                    created_event_blob,
-                    interface_views,
-                    witness_parties,
+                    cid,
+                    template,
+                    args,
+                    blob,
+                    views,
+                    witnesses,
                     signatories,
-                    observers,
-                    created_at: Some(ts(rt)),
-                    package_name,
+                    created_at_us: rt,
                     acs_delta,
-                    representative_package_id: template.0.id.to_string(),
-                })
+                }
             }
             NodeKind::Exercise {
                 cid,
@@ -783,8 +797,8 @@ impl TxFormat {
                 last_descendant,
                 ..
             } => {
-                let implemented_interfaces: Vec<Identifier> = if consuming {
-                    iface_wanted.values().map(|(q, _)| ident(*q)).collect()
+                let implemented: Vec<Qualified> = if consuming {
+                    iface_wanted.values().map(|(q, _)| *q).collect()
                 } else {
                     Vec::new()
                 };
@@ -792,36 +806,216 @@ impl TxFormat {
                     if !consuming {
                         return None;
                     }
-                    event::Event::Archived(ArchivedEvent {
+                    Ev::Archived {
                         offset,
                         node_id: node.id,
-                        contract_id: cid,
-                        template_id: Some(ident(template)),
-                        witness_parties,
-                        package_name,
-                        implemented_interfaces,
-                    })
+                        cid,
+                        template,
+                        witnesses,
+                        implemented,
+                    }
                 } else {
-                    event::Event::Exercised(ExercisedEvent {
+                    Ev::Exercised {
                         offset,
                         node_id: node.id,
-                        contract_id: cid,
-                        template_id: Some(ident(template)),
-                        interface_id: interface.map(ident),
-                        choice: choice.to_string(),
-                        choice_argument: Some(arg),
-                        acting_parties: acting,
+                        cid,
+                        template,
+                        interface,
+                        choice,
+                        arg,
+                        acting,
                         consuming,
-                        witness_parties,
-                        last_descendant_node_id: last_descendant,
-                        exercise_result: Some(result),
-                        package_name,
-                        implemented_interfaces,
+                        witnesses,
+                        last_descendant,
+                        result,
+                        implemented,
                         acs_delta: consuming && acs_delta,
-                    })
+                    }
                 }
             }
+        })
+    }
+}
+
+/// A rendered transaction, borrowing from its update; becomes a prost
+/// `Transaction` ([`Tx::to_prost`]) or is encoded directly
+/// ([`crate::ledger::wire::updates_response`]).
+#[derive(Debug, Clone)]
+pub(crate) struct Tx<'a> {
+    pub update_id: &'a str,
+    /// Effective and record time, µs.
+    pub record_time_us: i64,
+    pub events: Vec<Ev<'a>>,
+    pub offset: i64,
+    pub synchronizer_id: &'a str,
+    pub external_hash: Option<Vec<u8>>,
+    /// Record ids and labels in values.
+    pub verbose: bool,
+}
+
+/// One rendered event (package name and representative package id are the
+/// template's).
+#[derive(Debug, Clone)]
+pub(crate) enum Ev<'a> {
+    Created {
+        offset: i64,
+        node_id: i32,
+        cid: &'a str,
+        template: Qualified,
+        args: R<'a>,
+        blob: Vec<u8>,
+        /// Interface views shown (status OK, with the view value).
+        views: Vec<(Qualified, R<'a>)>,
+        witnesses: Vec<&'a str>,
+        signatories: Vec<&'a str>,
+        created_at_us: i64,
+        acs_delta: bool,
+    },
+    Archived {
+        offset: i64,
+        node_id: i32,
+        cid: &'a str,
+        template: Qualified,
+        witnesses: Vec<&'a str>,
+        implemented: Vec<Qualified>,
+    },
+    Exercised {
+        offset: i64,
+        node_id: i32,
+        cid: &'a str,
+        template: Qualified,
+        interface: Option<Qualified>,
+        choice: &'static str,
+        arg: V<'a>,
+        acting: Vec<&'a str>,
+        consuming: bool,
+        witnesses: Vec<&'a str>,
+        last_descendant: i32,
+        result: V<'a>,
+        implemented: Vec<Qualified>,
+        acs_delta: bool,
+    },
+}
+
+fn strings(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| s.to_string()).collect()
+}
+
+impl Tx<'_> {
+    /// The prost `Transaction`.
+    pub(crate) fn to_prost(&self) -> Transaction {
+        Transaction {
+            update_id: self.update_id.to_string(),
+            command_id: String::new(),
+            workflow_id: String::new(),
+            effective_at: Some(ts(self.record_time_us)),
+            events: self
+                .events
+                .iter()
+                .map(|e| e.to_prost(self.verbose))
+                .collect(),
+            offset: self.offset,
+            synchronizer_id: self.synchronizer_id.to_string(),
+            trace_context: None,
+            record_time: Some(ts(self.record_time_us)),
+            external_transaction_hash: self.external_hash.clone(),
+            paid_traffic_cost: None,
+        }
+    }
+}
+
+impl Ev<'_> {
+    fn to_prost(&self, verbose: bool) -> Event {
+        let ev = match self {
+            Ev::Created {
+                offset,
+                node_id,
+                cid,
+                template,
+                args,
+                blob,
+                views,
+                witnesses,
+                signatories,
+                created_at_us,
+                acs_delta,
+            } => event::Event::Created(CreatedEvent {
+                offset: *offset,
+                node_id: *node_id,
+                contract_id: cid.to_string(),
+                template_id: Some(ident(*template)),
+                contract_key: None,
+                create_arguments: Some(args.to_prost(verbose)),
+                created_event_blob: blob.clone(),
+                interface_views: views
+                    .iter()
+                    .map(|(q, view)| InterfaceView {
+                        interface_id: Some(ident(*q)),
+                        view_status: Some(rpc::Status {
+                            code: 0,
+                            message: String::new(),
+                            details: vec![],
+                        }),
+                        view_value: Some(view.to_prost(verbose)),
+                    })
+                    .collect(),
+                witness_parties: strings(witnesses),
+                signatories: strings(signatories),
+                observers: vec![],
+                created_at: Some(ts(*created_at_us)),
+                package_name: template.0.name.to_string(),
+                acs_delta: *acs_delta,
+                representative_package_id: template.0.id.to_string(),
+            }),
+            Ev::Archived {
+                offset,
+                node_id,
+                cid,
+                template,
+                witnesses,
+                implemented,
+            } => event::Event::Archived(ArchivedEvent {
+                offset: *offset,
+                node_id: *node_id,
+                contract_id: cid.to_string(),
+                template_id: Some(ident(*template)),
+                witness_parties: strings(witnesses),
+                package_name: template.0.name.to_string(),
+                implemented_interfaces: implemented.iter().map(|q| ident(*q)).collect(),
+            }),
+            Ev::Exercised {
+                offset,
+                node_id,
+                cid,
+                template,
+                interface,
+                choice,
+                arg,
+                acting,
+                consuming,
+                witnesses,
+                last_descendant,
+                result,
+                implemented,
+                acs_delta,
+            } => event::Event::Exercised(ExercisedEvent {
+                offset: *offset,
+                node_id: *node_id,
+                contract_id: cid.to_string(),
+                template_id: Some(ident(*template)),
+                interface_id: interface.map(ident),
+                choice: choice.to_string(),
+                choice_argument: Some(arg.to_prost(verbose)),
+                acting_parties: strings(acting),
+                consuming: *consuming,
+                witness_parties: strings(witnesses),
+                last_descendant_node_id: *last_descendant,
+                exercise_result: Some(result.to_prost(verbose)),
+                package_name: template.0.name.to_string(),
+                implemented_interfaces: implemented.iter().map(|q| ident(*q)).collect(),
+                acs_delta: *acs_delta,
+            }),
         };
-        Some(Event { event: Some(ev) })
+        Event { event: Some(ev) }
     }
 }

@@ -59,20 +59,9 @@ impl EncodedUpdatesResponse {
         EncodedUpdatesResponse(Bytes::from(msg.encode_to_vec()))
     }
 
-    /// The response carrying transaction `t`, encoded in one pass by
-    /// [`super::wire`] (the same bytes as [`Self::encode`] of it).
+    /// The response carrying transaction `t` (GetUpdates renders and encodes
+    /// in one pass instead: `TxFormat::render_encoded`).
     pub fn transaction(t: Transaction) -> Self {
-        Self::transaction_ref(&t)
-    }
-
-    /// [`Self::transaction`] of a borrowed transaction.
-    pub fn transaction_ref(t: &Transaction) -> Self {
-        EncodedUpdatesResponse(Bytes::from(super::wire::updates_response_transaction(t)))
-    }
-
-    /// The response carrying transaction `t`, encoded by prost (the
-    /// reference [`Self::transaction`] is checked against).
-    pub fn transaction_by_prost(t: Transaction) -> Self {
         Self::encode(&GetUpdatesResponse {
             update: Some(get_updates_response::Update::Transaction(t)),
         })

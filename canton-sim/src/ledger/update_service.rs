@@ -245,8 +245,8 @@ async fn stream_updates(
             cursor = off;
             if let (Some(f), Some(fp)) = (&format, fingerprint)
                 && let Some(r) = sim.stream_cache.get_or_render(&u.encoded, fp, off, || {
-                    f.render(&u, off, &sync_id, &treasury)
-                        .map(EncodedUpdatesResponse::transaction)
+                    f.render_encoded(&u, off, &sync_id, &treasury)
+                        .map(|b| EncodedUpdatesResponse(b.into()))
                 })
             {
                 send!(r);

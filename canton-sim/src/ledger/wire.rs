@@ -1,5 +1,6 @@
 //! A one-pass protobuf encoder for the `Transaction` responses GetUpdates
-//! streams.
+//! streams, written straight from the rendered transaction ([`Tx`], which
+//! borrows its strings from the update) without building prost's tree.
 //!
 //! prost's `encode_to_vec` asks every nested message for its `encoded_len`
 //! before writing it, and that length walks the whole subtree again, at every
@@ -11,16 +12,10 @@
 //! The bytes are exactly prost's for the same message (fields in tag order,
 //! proto3 defaults skipped, `optional` and oneof fields written even when
 //! default); `tests::matches_prost` checks this for every
-//! kind of update and request shape the simulator renders. Types the
-//! simulator never fills (`TraceContext`, `GenMap`, `Enum`, status details)
-//! are delegated to prost's own encoder so they stay correct too.
+//! kind of update and request shape the simulator renders, against prost's
+//! encoding of [`Tx::to_prost`] (what GetUpdateByOffset/ById return).
 
-use canton_proto::google::rpc;
-use canton_proto::ledger::{
-    ArchivedEvent, CreatedEvent, Event, ExercisedEvent, Identifier, InterfaceView, Record,
-    Transaction, Value, event, text_map, value::Sum,
-};
-use prost::Message;
+use crate::events::{Ev, Qualified, R, Tx, V, ts};
 use std::cell::RefCell;
 
 const VARINT: u32 = 0;
@@ -127,7 +122,7 @@ impl RevBuf {
         }
     }
 
-    fn strs(&mut self, tag: u32, v: &[String]) {
+    fn strs(&mut self, tag: u32, v: &[&str]) {
         for s in v.iter().rev() {
             self.str_always(tag, s.as_bytes());
         }
@@ -156,263 +151,202 @@ impl RevBuf {
         }
     }
 
-    /// Any message, by prost (for the parts the simulator leaves empty).
-    fn prost_msg(&mut self, tag: u32, m: &impl Message) {
+    fn identifier(&mut self, tag: u32, q: Qualified) {
         let end = self.len();
-        self.bytes(&m.encode_to_vec());
+        self.str(3, q.2.as_bytes());
+        self.str(2, q.1.as_bytes());
+        self.str(1, q.0.id.as_bytes());
         self.close(tag, end);
     }
 
-    fn identifier(&mut self, tag: u32, id: &Identifier) {
-        let end = self.len();
-        self.str(3, id.entity_name.as_bytes());
-        self.str(2, id.module_name.as_bytes());
-        self.str(1, id.package_id.as_bytes());
-        self.close(tag, end);
+    fn identifiers(&mut self, tag: u32, qs: &[Qualified]) {
+        for q in qs.iter().rev() {
+            self.identifier(tag, *q);
+        }
     }
 
-    fn timestamp(&mut self, tag: u32, t: &prost_types::Timestamp) {
+    fn timestamp(&mut self, tag: u32, us: i64) {
+        let t = ts(us);
         let end = self.len();
         self.int32(2, t.nanos);
         self.int64(1, t.seconds);
         self.close(tag, end);
     }
 
-    fn value(&mut self, tag: u32, v: &Value) {
-        let end = self.len();
-        if let Some(sum) = &v.sum {
-            self.sum(sum);
-        }
-        self.close(tag, end);
+    /// An empty message (present, no fields).
+    fn empty(&mut self, tag: u32) {
+        self.byte(0);
+        self.key(tag, LEN);
     }
 
-    fn sum(&mut self, sum: &Sum) {
-        match sum {
-            Sum::Unit(()) => {
-                self.varint(0);
-                self.key(1, LEN);
-            }
-            Sum::Bool(b) => {
-                self.byte(u8::from(*b));
-                self.key(2, VARINT);
-            }
-            Sum::Int64(i) => {
-                self.varint(((i << 1) ^ (i >> 63)) as u64);
-                self.key(3, VARINT);
-            }
-            Sum::Date(d) => {
-                self.varint(i64::from(*d) as u64);
-                self.key(4, VARINT);
-            }
-            Sum::Timestamp(t) => {
+    fn value(&mut self, tag: u32, v: &V<'_>, verbose: bool) {
+        let end = self.len();
+        match v {
+            V::Unit => self.empty(1),
+            V::Timestamp(t) => {
                 self.bytes(&t.to_le_bytes());
                 self.key(5, FIXED64);
             }
-            Sum::Numeric(s) => self.str_always(6, s.as_bytes()),
-            Sum::Party(s) => self.str_always(7, s.as_bytes()),
-            Sum::Text(s) => self.str_always(8, s.as_bytes()),
-            Sum::ContractId(s) => self.str_always(9, s.as_bytes()),
-            Sum::Optional(o) => {
-                let end = self.len();
-                if let Some(inner) = &o.value {
-                    self.value(1, inner);
+            V::Numeric(s) => self.str_always(6, s.as_bytes()),
+            V::Party(s) => self.str_always(7, s.as_bytes()),
+            V::Text(s) => self.str_always(8, s.as_bytes()),
+            V::ContractId(s) => self.str_always(9, s.as_bytes()),
+            V::None => self.empty(10),
+            V::List(items) => {
+                let lend = self.len();
+                for e in items.iter().rev() {
+                    self.value(1, e, verbose);
                 }
-                self.close(10, end);
+                self.close(11, lend);
             }
-            Sum::List(l) => {
-                let end = self.len();
-                for e in l.elements.iter().rev() {
-                    self.value(1, e);
+            V::TextMap(entries) => {
+                let mend = self.len();
+                for (k, val) in entries.iter().rev() {
+                    let eend = self.len();
+                    let vend = self.len();
+                    self.str_always(8, val.as_bytes());
+                    self.close(2, vend);
+                    self.str(1, k.as_bytes());
+                    self.close(1, eend);
                 }
-                self.close(11, end);
+                self.close(12, mend);
             }
-            Sum::TextMap(m) => {
-                let end = self.len();
-                for e in m.entries.iter().rev() {
-                    self.text_map_entry(e);
+            V::Record(r) => self.record(14, r, verbose),
+            V::Variant(id, constructor, inner) => {
+                let vend = self.len();
+                self.value(3, inner, verbose);
+                self.str(2, constructor.as_bytes());
+                if verbose {
+                    self.identifier(1, *id);
                 }
-                self.close(12, end);
+                self.close(15, vend);
             }
-            Sum::GenMap(m) => self.prost_msg(13, m),
-            Sum::Record(r) => self.record(14, r),
-            Sum::Variant(var) => {
-                let end = self.len();
-                if let Some(inner) = &var.value {
-                    self.value(3, inner);
-                }
-                self.str(2, var.constructor.as_bytes());
-                if let Some(id) = &var.variant_id {
-                    self.identifier(1, id);
-                }
-                self.close(15, end);
-            }
-            Sum::Enum(e) => self.prost_msg(16, e),
         }
+        self.close(tag, end);
     }
 
-    fn text_map_entry(&mut self, e: &text_map::Entry) {
+    fn record(&mut self, tag: u32, r: &R<'_>, verbose: bool) {
         let end = self.len();
-        if let Some(v) = &e.value {
-            self.value(2, v);
-        }
-        self.str(1, e.key.as_bytes());
-        self.close(1, end);
-    }
-
-    fn record(&mut self, tag: u32, r: &Record) {
-        let end = self.len();
-        for f in r.fields.iter().rev() {
+        for (label, v) in r.fields.iter().rev() {
             let fend = self.len();
-            if let Some(v) = &f.value {
-                self.value(2, v);
+            self.value(2, v, verbose);
+            if verbose {
+                self.str(1, label.as_bytes());
             }
-            self.str(1, f.label.as_bytes());
             self.close(2, fend);
         }
-        if let Some(id) = &r.record_id {
-            self.identifier(1, id);
+        if verbose {
+            self.identifier(1, r.id);
         }
         self.close(tag, end);
     }
 
-    fn identifiers(&mut self, tag: u32, ids: &[Identifier]) {
-        for id in ids.iter().rev() {
-            self.identifier(tag, id);
-        }
-    }
-
-    fn status(&mut self, tag: u32, s: &rpc::Status) {
+    fn event(&mut self, tag: u32, e: &Ev<'_>, verbose: bool) {
         let end = self.len();
-        for d in s.details.iter().rev() {
-            self.prost_msg(3, d);
-        }
-        self.str(2, s.message.as_bytes());
-        self.int32(1, s.code);
-        self.close(tag, end);
-    }
-
-    fn interface_view(&mut self, tag: u32, iv: &InterfaceView) {
-        let end = self.len();
-        if let Some(r) = &iv.view_value {
-            self.record(3, r);
-        }
-        if let Some(s) = &iv.view_status {
-            self.status(2, s);
-        }
-        if let Some(id) = &iv.interface_id {
-            self.identifier(1, id);
-        }
-        self.close(tag, end);
-    }
-
-    fn created(&mut self, tag: u32, e: &CreatedEvent) {
-        let end = self.len();
-        self.str(15, e.representative_package_id.as_bytes());
-        self.boolean(14, e.acs_delta);
-        self.str(13, e.package_name.as_bytes());
-        if let Some(t) = &e.created_at {
-            self.timestamp(12, t);
-        }
-        self.strs(11, &e.observers);
-        self.strs(10, &e.signatories);
-        self.strs(9, &e.witness_parties);
-        for iv in e.interface_views.iter().rev() {
-            self.interface_view(8, iv);
-        }
-        self.str(7, &e.created_event_blob);
-        if let Some(r) = &e.create_arguments {
-            self.record(6, r);
-        }
-        if let Some(k) = &e.contract_key {
-            self.value(5, k);
-        }
-        if let Some(id) = &e.template_id {
-            self.identifier(4, id);
-        }
-        self.str(3, e.contract_id.as_bytes());
-        self.int32(2, e.node_id);
-        self.int64(1, e.offset);
-        self.close(tag, end);
-    }
-
-    fn archived(&mut self, tag: u32, e: &ArchivedEvent) {
-        let end = self.len();
-        self.identifiers(7, &e.implemented_interfaces);
-        self.str(6, e.package_name.as_bytes());
-        self.strs(5, &e.witness_parties);
-        if let Some(id) = &e.template_id {
-            self.identifier(4, id);
-        }
-        self.str(3, e.contract_id.as_bytes());
-        self.int32(2, e.node_id);
-        self.int64(1, e.offset);
-        self.close(tag, end);
-    }
-
-    fn exercised(&mut self, tag: u32, e: &ExercisedEvent) {
-        let end = self.len();
-        self.boolean(15, e.acs_delta);
-        self.identifiers(14, &e.implemented_interfaces);
-        self.str(13, e.package_name.as_bytes());
-        if let Some(v) = &e.exercise_result {
-            self.value(12, v);
-        }
-        self.int32(11, e.last_descendant_node_id);
-        self.strs(10, &e.witness_parties);
-        self.boolean(9, e.consuming);
-        self.strs(8, &e.acting_parties);
-        if let Some(v) = &e.choice_argument {
-            self.value(7, v);
-        }
-        self.str(6, e.choice.as_bytes());
-        if let Some(id) = &e.interface_id {
-            self.identifier(5, id);
-        }
-        if let Some(id) = &e.template_id {
-            self.identifier(4, id);
-        }
-        self.str(3, e.contract_id.as_bytes());
-        self.int32(2, e.node_id);
-        self.int64(1, e.offset);
-        self.close(tag, end);
-    }
-
-    fn event(&mut self, tag: u32, e: &Event) {
-        let end = self.len();
-        match &e.event {
-            Some(event::Event::Created(c)) => self.created(1, c),
-            Some(event::Event::Archived(a)) => self.archived(2, a),
-            Some(event::Event::Exercised(x)) => self.exercised(3, x),
-            None => {}
+        let inner = self.len();
+        match e {
+            Ev::Created {
+                offset,
+                node_id,
+                cid,
+                template,
+                args,
+                blob,
+                views,
+                witnesses,
+                signatories,
+                created_at_us,
+                acs_delta,
+            } => {
+                self.str(15, template.0.id.as_bytes());
+                self.boolean(14, *acs_delta);
+                self.str(13, template.0.name.as_bytes());
+                self.timestamp(12, *created_at_us);
+                self.strs(10, signatories);
+                self.strs(9, witnesses);
+                for (q, view) in views.iter().rev() {
+                    let vend = self.len();
+                    self.record(3, view, verbose);
+                    self.empty(2); // status OK
+                    self.identifier(1, *q);
+                    self.close(8, vend);
+                }
+                self.str(7, blob);
+                self.record(6, args, verbose);
+                self.identifier(4, *template);
+                self.str(3, cid.as_bytes());
+                self.int32(2, *node_id);
+                self.int64(1, *offset);
+                self.close(1, inner);
+            }
+            Ev::Archived {
+                offset,
+                node_id,
+                cid,
+                template,
+                witnesses,
+                implemented,
+            } => {
+                self.identifiers(7, implemented);
+                self.str(6, template.0.name.as_bytes());
+                self.strs(5, witnesses);
+                self.identifier(4, *template);
+                self.str(3, cid.as_bytes());
+                self.int32(2, *node_id);
+                self.int64(1, *offset);
+                self.close(2, inner);
+            }
+            Ev::Exercised {
+                offset,
+                node_id,
+                cid,
+                template,
+                interface,
+                choice,
+                arg,
+                acting,
+                consuming,
+                witnesses,
+                last_descendant,
+                result,
+                implemented,
+                acs_delta,
+            } => {
+                self.boolean(15, *acs_delta);
+                self.identifiers(14, implemented);
+                self.str(13, template.0.name.as_bytes());
+                self.value(12, result, verbose);
+                self.int32(11, *last_descendant);
+                self.strs(10, witnesses);
+                self.boolean(9, *consuming);
+                self.strs(8, acting);
+                self.value(7, arg, verbose);
+                self.str(6, choice.as_bytes());
+                if let Some(q) = interface {
+                    self.identifier(5, *q);
+                }
+                self.identifier(4, *template);
+                self.str(3, cid.as_bytes());
+                self.int32(2, *node_id);
+                self.int64(1, *offset);
+                self.close(3, inner);
+            }
         }
         self.close(tag, end);
     }
 
-    fn transaction(&mut self, tag: u32, t: &Transaction) {
+    fn transaction(&mut self, tag: u32, t: &Tx<'_>) {
         let end = self.len();
-        if let Some(c) = t.paid_traffic_cost {
-            self.varint(c as u64);
-            self.key(11, VARINT);
-        }
-        if let Some(h) = &t.external_transaction_hash {
+        if let Some(h) = &t.external_hash {
             self.str_always(10, h);
         }
-        if let Some(rt) = &t.record_time {
-            self.timestamp(9, rt);
-        }
-        if let Some(tc) = &t.trace_context {
-            self.prost_msg(8, tc);
-        }
+        self.timestamp(9, t.record_time_us);
         self.str(7, t.synchronizer_id.as_bytes());
         self.int64(6, t.offset);
         for e in t.events.iter().rev() {
-            self.event(5, e);
+            self.event(5, e, t.verbose);
         }
-        if let Some(ea) = &t.effective_at {
-            self.timestamp(4, ea);
-        }
-        self.str(3, t.workflow_id.as_bytes());
-        self.str(2, t.command_id.as_bytes());
+        self.timestamp(4, t.record_time_us);
         self.str(1, t.update_id.as_bytes());
         self.close(tag, end);
     }
@@ -423,8 +357,9 @@ thread_local! {
 }
 
 /// `GetUpdatesResponse { update: Some(Transaction(t)) }` encoded: the same
-/// bytes as prost's `encode_to_vec`, in one exactly sized allocation.
-pub fn updates_response_transaction(t: &Transaction) -> Vec<u8> {
+/// bytes as prost's `encode_to_vec` of it (with `t` as [`Tx::to_prost`]), in
+/// one exactly sized allocation.
+pub(crate) fn updates_response(t: &Tx<'_>) -> Vec<u8> {
     SCRATCH.with(|s| {
         let mut b = s.borrow_mut();
         b.reset();
@@ -446,8 +381,8 @@ mod tests {
     use crate::sim::{Sim, SimConfig};
     use crate::traffic::{self, BulkResult, WithdrawOutcome, WithdrawSpec};
     use canton_proto::ledger::{
-        self as lapi, CumulativeFilter, EventFormat, Filters, TransactionFormat, TransactionShape,
-        cumulative_filter::IdentifierFilter,
+        self as lapi, CumulativeFilter, EventFormat, Filters, Identifier, TransactionFormat,
+        TransactionShape, cumulative_filter::IdentifierFilter,
     };
     use std::collections::HashMap;
 
@@ -561,15 +496,19 @@ mod tests {
                         for (i, u) in updates.iter().enumerate() {
                             let off = 1000 + i as i64 * 3;
                             let Some(t) =
-                                f.render(u, off, &info.synchronizer_id, &info.treasury_party)
+                                f.render_tx(u, off, &info.synchronizer_id, &info.treasury_party)
                             else {
                                 continue;
                             };
-                            let fast = EncodedUpdatesResponse::transaction_ref(&t);
-                            let slow = EncodedUpdatesResponse::transaction_by_prost(t);
-                            assert_eq!(fast, slow, "update {i} ({}) under {tf:?}", u.body().kind());
+                            let fast = updates_response(&t);
+                            let slow = EncodedUpdatesResponse::transaction(t.to_prost());
+                            assert!(
+                                fast == slow.0,
+                                "update {i} ({}) under {tf:?}",
+                                u.body().kind()
+                            );
                             compared += 1;
-                            bytes += fast.0.len();
+                            bytes += fast.len();
                         }
                     }
                 }
@@ -577,132 +516,5 @@ mod tests {
         }
         assert!(compared > 2000, "{compared} responses compared");
         assert!(bytes > compared * 1000);
-    }
-
-    /// Values the simulator never renders (every `Sum` variant, negative
-    /// numbers, empty strings in oneofs and repeated fields, a trace context)
-    /// still encode as prost does.
-    #[test]
-    fn matches_prost_on_unusual_values() {
-        use canton_proto::ledger::{RecordField, TraceContext};
-        let val = |s| Value { sum: Some(s) };
-        let mut elements = vec![
-            val(Sum::Unit(())),
-            val(Sum::Bool(false)),
-            val(Sum::Bool(true)),
-            val(Sum::Int64(-5)),
-            val(Sum::Int64(i64::MIN)),
-            val(Sum::Date(-3)),
-            val(Sum::Timestamp(-1)),
-            val(Sum::Numeric(String::new())),
-            val(Sum::Text("x".repeat(300))),
-            val(Sum::Optional(Box::new(lapi::Optional { value: None }))),
-            val(Sum::Optional(Box::new(lapi::Optional {
-                value: Some(Box::new(val(Sum::Party(String::new())))),
-            }))),
-            val(Sum::GenMap(lapi::GenMap {
-                entries: vec![lapi::gen_map::Entry {
-                    key: Some(val(Sum::Int64(1))),
-                    value: None,
-                }],
-            })),
-            val(Sum::Enum(lapi::Enum {
-                enum_id: None,
-                constructor: "Red".into(),
-            })),
-            val(Sum::Variant(Box::new(lapi::Variant {
-                variant_id: None,
-                constructor: String::new(),
-                value: None,
-            }))),
-            Value { sum: None },
-        ];
-        for _ in 0..6 {
-            elements = vec![val(Sum::List(lapi::List {
-                elements: elements.clone(),
-            }))];
-        }
-        let rec = Record {
-            record_id: Some(Identifier::default()),
-            fields: vec![
-                RecordField {
-                    label: String::new(),
-                    value: None,
-                },
-                RecordField {
-                    label: "l".into(),
-                    value: elements.pop(),
-                },
-            ],
-        };
-        let t = Transaction {
-            update_id: String::new(),
-            command_id: "c".into(),
-            workflow_id: "w".into(),
-            effective_at: Some(prost_types::Timestamp {
-                seconds: -7,
-                nanos: -1,
-            }),
-            events: vec![
-                Event { event: None },
-                Event {
-                    event: Some(event::Event::Created(CreatedEvent {
-                        offset: -1,
-                        node_id: -2,
-                        contract_key: Some(Value { sum: None }),
-                        create_arguments: Some(rec),
-                        interface_views: vec![InterfaceView {
-                            interface_id: None,
-                            view_status: Some(rpc::Status {
-                                code: -1,
-                                message: "m".into(),
-                                details: vec![prost_types::Any {
-                                    type_url: "t".into(),
-                                    value: vec![1, 2],
-                                }],
-                            }),
-                            view_value: Some(Record::default()),
-                        }],
-                        witness_parties: vec![String::new(), "w".into()],
-                        ..Default::default()
-                    })),
-                },
-                Event {
-                    event: Some(event::Event::Exercised(ExercisedEvent::default())),
-                },
-                Event {
-                    event: Some(event::Event::Archived(ArchivedEvent {
-                        implemented_interfaces: vec![Identifier::default()],
-                        ..Default::default()
-                    })),
-                },
-            ],
-            offset: i64::MAX,
-            synchronizer_id: String::new(),
-            trace_context: Some(TraceContext {
-                traceparent: Some(String::new()),
-                tracestate: None,
-            }),
-            record_time: Some(prost_types::Timestamp::default()),
-            external_transaction_hash: Some(vec![]),
-            paid_traffic_cost: Some(-3),
-        };
-        let fast = EncodedUpdatesResponse::transaction_ref(&t);
-        assert_eq!(
-            fast,
-            EncodedUpdatesResponse::transaction_by_prost(t.clone())
-        );
-        let empty = Transaction::default();
-        assert_eq!(
-            EncodedUpdatesResponse::transaction_ref(&empty),
-            EncodedUpdatesResponse::transaction_by_prost(empty)
-        );
-        // Larger than the scratch buffer: it grows.
-        let mut big = t;
-        big.update_id = "u".repeat(40_000);
-        assert_eq!(
-            EncodedUpdatesResponse::transaction_ref(&big),
-            EncodedUpdatesResponse::transaction_by_prost(big)
-        );
     }
 }
