@@ -75,25 +75,34 @@ impl RevBuf {
         self.buf[self.pos] = b;
     }
 
-    #[inline]
+    /// Single-byte values (keys, most lengths) inline; the rest out of line.
+    #[inline(always)]
     fn varint(&mut self, v: u64) {
-        if v < 0x80 {
-            return self.byte(v as u8);
+        if v < 0x80 && self.pos > 0 {
+            self.pos -= 1;
+            self.buf[self.pos] = v as u8;
+        } else {
+            self.varint_long(v);
         }
+    }
+
+    #[inline(never)]
+    fn varint_long(&mut self, v: u64) {
         let n = prost::encoding::encoded_len_varint(v);
         if self.pos < n {
             self.grow(n);
         }
         self.pos -= n;
         let mut v = v;
-        for b in &mut self.buf[self.pos..self.pos + n - 1] {
+        let out = &mut self.buf[self.pos..self.pos + n];
+        for b in &mut out[..n - 1] {
             *b = (v as u8) | 0x80;
             v >>= 7;
         }
-        self.buf[self.pos + n - 1] = v as u8;
+        out[n - 1] = v as u8;
     }
 
-    #[inline]
+    #[inline(always)]
     fn key(&mut self, tag: u32, wire_type: u32) {
         self.varint(u64::from((tag << 3) | wire_type));
     }
