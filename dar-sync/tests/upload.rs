@@ -136,7 +136,7 @@ fn a_node_down_mid_upload_is_finished_by_a_rerun_with_nothing_doubled() {
     let mut child = command(&[
         "upload",
         "--admin-api",
-        &sim.admin,
+        sim.admin_api(),
         "--dir",
         dir.to_str().unwrap(),
         "--db-url",
@@ -241,7 +241,7 @@ fn several_synchronizers_need_a_synchronizer_id() {
         "--dir",
         dir,
         "--synchronizer-id",
-        &sim.synchronizer_id,
+        sim.synchronizer_id(),
     ])
     .expect(0);
     assert_eq!(sim.user_dar_ids(), ids_of(&dars));

@@ -17,7 +17,7 @@ fn injected_unavailable_is_retried() {
     out.expect_code(0);
     assert_eq!(out.json()["offset"], a.offset);
     // Both injected failures were consumed (re-arming latency 0 lists the faults).
-    let faults = sim.ctl(&["fault", "latency", "0s"]).pop().unwrap();
+    let faults = sim.ctl(&["fault", "latency", "0s"]);
     assert_eq!(faults["unavailableAdminCalls"], 0, "{faults}");
     // With RUST_LOG=debug each retry is logged on stderr.
     sim.ctl(&["fault", "unavailable", "--calls", "2", "--api", "admin"]);
@@ -162,7 +162,7 @@ fn tls_with_the_node_ca() {
         pki.path("server.key").to_str().unwrap(),
     ]);
     let a = sim.deposit("acct-a", false);
-    let port = sim.admin.rsplit(':').next().unwrap().to_string();
+    let port = sim.admin_api().rsplit(':').next().unwrap().to_string();
     let ca = pki.path("ca.pem");
 
     let out = sim

@@ -13,7 +13,7 @@ fn wait_succeeds_once_the_clean_head_passes_the_time() {
     let sim = Sim::start(&["--clean-head-lag", "10s"]);
     let a = sim.deposit("acct-a", false);
     assert_eq!(a.offset, 0, "not processed yet while the clean head lags");
-    let control = sim.control.clone();
+    let control = sim.control_api().to_string();
     let mover = std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(1500));
         let out = std::process::Command::new(canton_dr_testkit::cargo_bin("canton-sim"))
@@ -114,7 +114,7 @@ fn progress_lines_only_when_stderr_is_a_terminal() {
     let command = format!(
         "{} --admin-api {} --synchronizer-id {} --timestamp {} --wait --timeout 2500ms",
         env!("CARGO_BIN_EXE_offset-lookup"),
-        sim.admin,
+        sim.admin_api(),
         support::SYNC,
         a.record_time
     );

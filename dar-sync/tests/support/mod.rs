@@ -1,7 +1,7 @@
-//! Test support: a real `canton-sim` process per test (from its ready line;
-//! killed on drop), an independent view of the node's DARs over gRPC, a
-//! fresh Integration DB per test, test DAR files, and the `dar-sync` binary
-//! run with a clean environment.
+//! Test support: a real `canton-sim` process per test (testkit's
+//! [`SimProcess`]), an independent view of the node's DARs over gRPC, a fresh
+//! Integration DB per test, test DAR files, and the `dar-sync` binary run with
+//! a clean environment.
 //!
 //! `canton-sim` is another workspace binary: `cargo test --workspace` builds
 //! it; with `cargo test -p dar-sync` alone run `cargo build -p canton-sim`
@@ -9,107 +9,35 @@
 
 #![allow(dead_code)]
 
+use canton_dr_testkit::SimProcess;
 use canton_proto::admin::ListDarsRequest;
 use canton_proto::admin::package_service_client::PackageServiceClient;
 use daml_dar::{BuiltDar, DarBuilder};
 use serde_json::Value;
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::ops::{Deref, DerefMut};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
 
-/// A running simulator.
-pub struct Sim {
-    child: Option<Child>,
-    pub dir: tempfile::TempDir,
-    pub admin: String,
-    pub control: String,
-    pub synchronizer_id: String,
-    serve_args: Vec<String>,
+/// A running simulator ([`SimProcess`]) with dar-sync's helpers.
+pub struct Sim(SimProcess);
+
+impl Deref for Sim {
+    type Target = SimProcess;
+    fn deref(&self) -> &SimProcess {
+        &self.0
+    }
+}
+
+impl DerefMut for Sim {
+    fn deref_mut(&mut self) -> &mut SimProcess {
+        &mut self.0
+    }
 }
 
 impl Sim {
     /// `canton-sim serve` on free ports, plus `extra`.
     pub fn start(extra: &[&str]) -> Sim {
-        let mut sim = Sim {
-            child: None,
-            dir: tempfile::tempdir().unwrap(),
-            admin: String::new(),
-            control: String::new(),
-            synchronizer_id: String::new(),
-            serve_args: extra.iter().map(|s| s.to_string()).collect(),
-        };
-        sim.serve();
-        sim
-    }
-
-    /// The state directory.
-    pub fn state_dir(&self) -> PathBuf {
-        self.dir.path().join("state")
-    }
-
-    fn serve(&mut self) {
-        let stderr = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.dir.path().join("sim.stderr"))
-            .unwrap();
-        let mut child = Command::new(canton_dr_testkit::cargo_bin("canton-sim"))
-            .args(["serve", "--output", "json", "--state-dir"])
-            .arg(self.state_dir())
-            .args(&self.serve_args)
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(stderr)
-            .spawn()
-            .expect("spawn canton-sim");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = tx.send(line);
-        });
-        let line = rx.recv_timeout(Duration::from_secs(60)).unwrap_or_default();
-        let ready: Value = serde_json::from_str(line.trim()).unwrap_or_else(|_| {
-            let _ = child.kill();
-            panic!(
-                "canton-sim did not print a ready line (got {line:?}); stderr: {}",
-                std::fs::read_to_string(self.dir.path().join("sim.stderr")).unwrap_or_default()
-            )
-        });
-        assert_eq!(ready["type"], "ready", "{ready}");
-        self.admin = ready["adminApi"].as_str().unwrap().to_string();
-        self.control = ready["controlApi"].as_str().unwrap().to_string();
-        self.synchronizer_id = ready["synchronizerId"].as_str().unwrap().to_string();
-        self.child = Some(child);
-    }
-
-    /// Stops the server gracefully (SIGTERM), so its state is persisted.
-    pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = Command::new("kill")
-                .arg("-TERM")
-                .arg(child.id().to_string())
-                .status();
-            let _ = child.wait();
-        }
-    }
-
-    /// Kills the server at once (SIGKILL): a node that goes down.
-    pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    /// Serves the same state again (new ports).
-    pub fn restart(&mut self) {
-        self.stop();
-        self.serve();
+        Sim(SimProcess::start(extra))
     }
 
     /// Online backup into a new directory `to`.
@@ -144,29 +72,13 @@ impl Sim {
             "restore: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        self.serve();
-    }
-
-    /// `canton-sim ctl …`; returns the last JSON line it printed.
-    pub fn ctl(&self, args: &[&str]) -> Value {
-        let out = Command::new(canton_dr_testkit::cargo_bin("canton-sim"))
-            .args(["ctl", "--output", "json", "--control-api", &self.control])
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "canton-sim ctl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let text = String::from_utf8(out.stdout).unwrap();
-        serde_json::from_str(text.lines().last().unwrap()).unwrap()
+        self.restart();
     }
 
     /// The node's DARs as (main package id, name, version), straight from
     /// ListDars over gRPC (not through dar-sync), sorted.
     pub fn list_dars(&self) -> Vec<(String, String, String)> {
-        let admin = self.admin.clone();
+        let admin = self.admin_api().to_string();
         rt().block_on(async move {
             let ch = tonic::transport::Channel::from_shared(format!("http://{admin}"))
                 .unwrap()
@@ -206,15 +118,9 @@ impl Sim {
     pub fn dar_sync(&self, args: &[&str]) -> Run {
         // --admin-api belongs to the subcommand: put the subcommand first.
         let (sub, rest) = args.split_first().expect("a subcommand");
-        let mut v = vec![*sub, "--admin-api", self.admin.as_str()];
+        let mut v = vec![*sub, "--admin-api", self.admin_api()];
         v.extend_from_slice(rest);
         dar_sync(&v)
-    }
-}
-
-impl Drop for Sim {
-    fn drop(&mut self) {
-        self.kill();
     }
 }
 

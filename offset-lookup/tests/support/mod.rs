@@ -1,6 +1,7 @@
-//! Test support: a real `canton-sim` process per test (parsed from its ready
-//! line, killed on drop), its control commands, the `offset-lookup` binary
-//! with a clean environment, and throwaway TLS certificates.
+//! Test support: a real `canton-sim` process per test (testkit's
+//! [`SimProcess`]) with a fixed synchronizer and virtual clock, its control
+//! commands, the `offset-lookup` binary with a clean environment, and
+//! throwaway TLS certificates.
 //!
 //! `canton-sim` is another workspace binary: `cargo test --workspace` builds
 //! it; with `cargo test -p offset-lookup` alone run
@@ -8,12 +9,12 @@
 
 #![allow(dead_code)]
 
+use canton_dr_testkit::SimProcess;
 use serde_json::Value;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
+use std::ops::{Deref, DerefMut};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::process::{Command, Stdio};
 
 /// A fixed logical synchronizer id, so that outputs are stable.
 pub const SYNC: &str =
@@ -21,100 +22,41 @@ pub const SYNC: &str =
 /// The virtual clock's start.
 pub const START: &str = "2025-11-27T06:00:00Z";
 
-/// A running simulator.
+/// A running simulator ([`SimProcess`]) with offset-lookup's helpers.
 pub struct Sim {
-    child: Option<Child>,
+    /// Holds the state directory (`state`) and test files such as backups.
     pub dir: tempfile::TempDir,
-    pub admin: String,
-    pub control: String,
-    pub synchronizer_id: String,
-    serve_args: Vec<String>,
+    process: SimProcess,
+}
+
+impl Deref for Sim {
+    type Target = SimProcess;
+    fn deref(&self) -> &SimProcess {
+        &self.process
+    }
+}
+
+impl DerefMut for Sim {
+    fn deref_mut(&mut self) -> &mut SimProcess {
+        &mut self.process
+    }
 }
 
 impl Sim {
     /// `canton-sim serve` with a virtual clock at [`START`], synchronizer [`SYNC`], plus `extra`.
     pub fn start(extra: &[&str]) -> Sim {
         let dir = tempfile::tempdir().unwrap();
-        let mut args: Vec<String> = [
+        let mut args = vec![
             "--clock",
             "virtual",
             "--clock-start",
             START,
             "--synchronizer-id",
             SYNC,
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        args.extend(extra.iter().map(|s| s.to_string()));
-        let mut sim = Sim {
-            child: None,
-            dir,
-            admin: String::new(),
-            control: String::new(),
-            synchronizer_id: String::new(),
-            serve_args: args,
-        };
-        sim.serve();
-        sim
-    }
-
-    /// The state directory.
-    pub fn state_dir(&self) -> PathBuf {
-        self.dir.path().join("state")
-    }
-
-    fn serve(&mut self) {
-        let bin = canton_dr_testkit::cargo_bin("canton-sim");
-        let stderr = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.dir.path().join("sim.stderr"))
-            .unwrap();
-        let mut child = Command::new(bin)
-            .arg("serve")
-            .arg("--state-dir")
-            .arg(self.state_dir())
-            .args(&self.serve_args)
-            .arg("--output")
-            .arg("json")
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(stderr)
-            .spawn()
-            .expect("spawn canton-sim");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = tx.send(line);
-        });
-        let line = rx.recv_timeout(Duration::from_secs(60)).unwrap_or_default();
-        let ready: Value = serde_json::from_str(line.trim()).unwrap_or_else(|_| {
-            let _ = child.kill();
-            panic!(
-                "canton-sim did not print a ready line (got {line:?}); stderr: {}",
-                std::fs::read_to_string(self.dir.path().join("sim.stderr")).unwrap_or_default()
-            )
-        });
-        assert_eq!(ready["type"], "ready", "{ready}");
-        self.admin = ready["adminApi"].as_str().unwrap().to_string();
-        self.control = ready["controlApi"].as_str().unwrap().to_string();
-        self.synchronizer_id = ready["synchronizerId"].as_str().unwrap().to_string();
-        self.child = Some(child);
-    }
-
-    /// Stops the server gracefully (SIGTERM), so its state is persisted.
-    pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = Command::new("kill")
-                .arg("-TERM")
-                .arg(child.id().to_string())
-                .status();
-            let _ = child.wait();
-        }
+        ];
+        args.extend_from_slice(extra);
+        let process = SimProcess::start_in(&dir.path().join("state"), &args);
+        Sim { dir, process }
     }
 
     /// `canton-sim restore` from `backup`, then serve again (new ports).
@@ -132,31 +74,7 @@ impl Sim {
             "restore: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        self.serve_args.extend(extra.iter().map(|s| s.to_string()));
-        self.serve();
-    }
-
-    /// `canton-sim ctl …`; returns the JSON lines it printed.
-    pub fn ctl(&self, args: &[&str]) -> Vec<Value> {
-        let out = Command::new(canton_dr_testkit::cargo_bin("canton-sim"))
-            .arg("ctl")
-            .arg("--control-api")
-            .arg(&self.control)
-            .arg("--output")
-            .arg("json")
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "canton-sim ctl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout)
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
+        self.restart_with(extra);
     }
 
     /// One deposit; returns (record time, offset, update id).
@@ -165,7 +83,7 @@ impl Sim {
         if same_record_time {
             args.push("--same-record-time");
         }
-        let v = self.ctl(&args).pop().unwrap();
+        let v = self.ctl(&args);
         Update {
             record_time: v["recordTime"].as_str().unwrap().to_string(),
             offset: v["offset"].as_i64().unwrap(),
@@ -180,7 +98,7 @@ impl Sim {
 
     /// The synchronizer's updates with the offsets of the current incarnation.
     pub fn updates(&self) -> Vec<Update> {
-        self.ctl(&["update-ids"])
+        self.ctl_lines(&["update-ids"])
             .into_iter()
             .map(|v| Update {
                 record_time: v["recordTime"].as_str().unwrap().to_string(),
@@ -193,17 +111,8 @@ impl Sim {
     /// `offset-lookup --admin-api <this sim> --output json` with a clean environment.
     pub fn lookup(&self) -> Lookup {
         let mut l = Lookup::new();
-        l.args(["--admin-api", &self.admin]);
+        l.args(["--admin-api", self.admin_api()]);
         l
-    }
-}
-
-impl Drop for Sim {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
     }
 }
 
