@@ -127,7 +127,7 @@ async fn reflection_lists_the_exact_services_over_v1_and_v1alpha() {
         )
         .await
     );
-    let control = list_v1(channel(&sim.control).await).await;
+    let control = list_v1(channel(sim.control_api()).await).await;
     assert!(
         control.contains(&"canton_dr.sim.v1.SimControl".to_string()),
         "{control:?}"
@@ -189,7 +189,7 @@ async fn faults_fire_as_configured() {
         .get_updates(lapi::GetUpdatesRequest {
             begin_exclusive: 0,
             end_inclusive: Some(end),
-            update_format: Some(party_format(&sim.treasury, false)),
+            update_format: Some(party_format(sim.treasury_party(), false)),
         })
         .await
         .unwrap()
@@ -252,7 +252,7 @@ async fn tokens_are_enforced_as_canton_does() {
             ledger_tokens.to_str().unwrap(),
         ],
     );
-    let e = list_dars_with(&sim.admin, None).await.unwrap_err();
+    let e = list_dars_with(sim.admin_api(), None).await.unwrap_err();
     assert_eq!(e.code(), Code::Unauthenticated);
     assert!(
         e.message().starts_with("An error occurred."),
@@ -260,39 +260,42 @@ async fn tokens_are_enforced_as_canton_does() {
         e.message()
     );
     assert_eq!(
-        list_dars_with(&sim.admin, Some("wrong"))
+        list_dars_with(sim.admin_api(), Some("wrong"))
             .await
             .unwrap_err()
             .code(),
         Code::PermissionDenied
     );
     assert_eq!(
-        list_dars_with(&sim.admin, Some("reader-secret"))
+        list_dars_with(sim.admin_api(), Some("reader-secret"))
             .await
             .unwrap_err()
             .code(),
         Code::PermissionDenied
     );
     assert_eq!(
-        list_dars_with(&sim.admin, Some("admin-secret"))
+        list_dars_with(sim.admin_api(), Some("admin-secret"))
             .await
             .unwrap(),
         1
     );
 
     assert_eq!(
-        ledger_end_with(&sim.ledger, None).await.unwrap_err().code(),
+        ledger_end_with(sim.ledger_api(), None)
+            .await
+            .unwrap_err()
+            .code(),
         Code::Unauthenticated
     );
     assert_eq!(
-        ledger_end_with(&sim.ledger, Some("nope"))
+        ledger_end_with(sim.ledger_api(), Some("nope"))
             .await
             .unwrap_err()
             .code(),
         Code::PermissionDenied
     );
     assert!(
-        ledger_end_with(&sim.ledger, Some("ledger-reader"))
+        ledger_end_with(sim.ledger_api(), Some("ledger-reader"))
             .await
             .is_ok()
     );
@@ -315,7 +318,7 @@ async fn tokens_are_enforced_as_canton_does() {
     // Ledger reflection stays open, as in Canton.
     assert!(!list_v1(sim.ledger_channel().await).await.is_empty());
     // Tokens never reach the logs or the ready line.
-    assert!(!sim.ready.to_string().contains("secret"));
+    assert!(!sim.ready().to_string().contains("secret"));
 }
 
 #[tokio::test]
@@ -339,7 +342,7 @@ async fn tls_with_a_self_signed_certificate() {
     let tls = tonic::transport::ClientTlsConfig::new()
         .ca_certificate(tonic::transport::Certificate::from_pem(cert_pem))
         .domain_name("localhost");
-    let ch = Channel::from_shared(format!("https://{}", sim.admin))
+    let ch = Channel::from_shared(format!("https://{}", sim.admin_api()))
         .unwrap()
         .tls_config(tls)
         .unwrap()
@@ -354,7 +357,7 @@ async fn tls_with_a_self_signed_certificate() {
         .name;
     assert_eq!(name, "admin-api");
     // Plaintext is refused by a TLS endpoint.
-    let plain = Channel::from_shared(format!("http://{}", sim.ledger))
+    let plain = Channel::from_shared(format!("http://{}", sim.ledger_api()))
         .unwrap()
         .connect()
         .await;

@@ -9,7 +9,7 @@ use std::process::Command;
 fn ready_line_comes_first_and_names_every_endpoint() {
     let dir = tempfile::tempdir().unwrap();
     let sim = SimProc::start(dir.path(), &[]);
-    let line = &sim.ready_line;
+    let line = sim.ready_line();
     assert!(line.starts_with(r#"{"type":"ready","#), "{line}");
     for key in [
         "adminApi",
@@ -19,13 +19,13 @@ fn ready_line_comes_first_and_names_every_endpoint() {
         "treasuryParty",
         "pid",
     ] {
-        assert!(sim.ready.get(key).is_some(), "{key} missing in {line}");
+        assert!(sim.ready().get(key).is_some(), "{key} missing in {line}");
     }
-    assert!(sim.synchronizer_id.starts_with("global-domain::1220"));
-    assert_eq!(sim.synchronizer_id.len(), "global-domain::".len() + 68);
+    assert!(sim.synchronizer_id().starts_with("global-domain::1220"));
+    assert_eq!(sim.synchronizer_id().len(), "global-domain::".len() + 68);
     let serving: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.path().join("serving.json")).unwrap()).unwrap();
-    assert_eq!(serving["adminApi"], sim.ready["adminApi"]);
+    assert_eq!(serving["adminApi"], sim.ready()["adminApi"]);
 
     // A second server on the same state directory is refused.
     let out = Command::new(BIN)
@@ -83,7 +83,7 @@ fn state_survives_a_restart() {
     let status = sim.ctl(&["status"]);
     assert_eq!(sim.stop(), 0);
     let sim = SimProc::start(dir.path(), &["--clock", "virtual", "--catch-up", "0s"]);
-    assert_eq!(sim.ready["incarnation"], 2);
+    assert_eq!(sim.ready()["incarnation"], 2);
     let after = sim.ctl_lines(&["update-ids"]);
     assert_eq!(before, after, "same history, same offsets");
     let status2 = sim.ctl(&["status"]);

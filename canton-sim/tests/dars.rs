@@ -268,7 +268,7 @@ async fn vet_all_without_a_synchronizer_needs_exactly_one_under_3_4() {
         "PACKAGE_SERVICE_CANNOT_AUTODETECT_SYNCHRONIZER",
     );
     let mut req = upload(dar.bytes.clone(), None);
-    req.synchronizer_id = Some(sim.synchronizer_id.clone());
+    req.synchronizer_id = Some(sim.synchronizer_id().to_string());
     c.upload_dar(req).await.unwrap();
     drop(sim);
 

@@ -91,7 +91,7 @@ async fn semantics_3_4_needs_an_exact_record_time_unless_forced() {
     assert_eq!(d.retry_delay, Some(std::time::Duration::from_secs(1)));
     let meta = d.error_info.unwrap().metadata;
     assert_eq!(meta["force"], "false");
-    assert_eq!(meta["synchronizerId"], sim.synchronizer_id);
+    assert_eq!(meta["synchronizerId"], sim.synchronizer_id());
     // force past the clean head: the ledger end.
     let end = sim.ledger_end().await;
     assert_eq!(sim.lookup("2025-01-01T00:00:09Z", true).await.unwrap(), end);
@@ -158,7 +158,7 @@ async fn bad_arguments_are_invalid_argument() {
     // physical synchronizer id
     let e = c
         .get_highest_offset_by_timestamp(call(
-            format!("{}::34-0", sim.synchronizer_id),
+            format!("{}::34-0", sim.synchronizer_id()),
             Some(pb_ts(T0)),
         ))
         .await
@@ -173,14 +173,14 @@ async fn bad_arguments_are_invalid_argument() {
     assert!(e.message().contains("is unknown"), "{}", e.message());
     // missing timestamp
     let e = c
-        .get_highest_offset_by_timestamp(call(sim.synchronizer_id.clone(), None))
+        .get_highest_offset_by_timestamp(call(sim.synchronizer_id().to_string(), None))
         .await
         .unwrap_err();
     assert_canton(&e, Code::InvalidArgument, id);
     // out of Daml's range
     let e = c
         .get_highest_offset_by_timestamp(call(
-            sim.synchronizer_id.clone(),
+            sim.synchronizer_id().to_string(),
             Some(prost_types::Timestamp {
                 seconds: -62_135_596_801,
                 nanos: 0,

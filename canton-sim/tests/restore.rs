@@ -102,7 +102,7 @@ async fn restore_reassigns_offsets_and_forgets_late_dars() {
         .into_iter()
         .map(|(id, off, rt)| (id, (off, rt)))
         .collect();
-    let truth = sim.ctl_lines(&["update-ids", "--party", &sim.treasury]);
+    let truth = sim.ctl_lines(&["update-ids", "--party", sim.treasury_party()]);
     assert_eq!(
         truth.len(),
         before.len(),
@@ -138,7 +138,8 @@ async fn restore_reassigns_offsets_and_forgets_late_dars() {
     // The restored node works off its backlog over 1.5 s.
     let sim = SimProc::start(&state, &["--clock", "virtual", "--catch-up", "1500ms"]);
     assert_eq!(
-        sim.ready["incarnation"], 2,
+        sim.ready()["incarnation"],
+        2,
         "incarnation comes from the backup"
     );
     let e = sim.lookup(&rfc3339(last_rt), false).await.unwrap_err();

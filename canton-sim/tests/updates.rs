@@ -122,7 +122,7 @@ async fn treasury_sees_transfers_as_token_standard_values() {
     assert_eq!(expired["outcome"], "expired");
     assert!(expired.get("updateId").is_none());
 
-    let txs = all_updates(&sim, party_format(&sim.treasury, true)).await;
+    let txs = all_updates(&sim, party_format(sim.treasury_party(), true)).await;
     assert_eq!(
         txs.len(),
         2,
@@ -140,7 +140,7 @@ async fn treasury_sees_transfers_as_token_standard_values() {
     let d = &txs[0];
     assert_eq!(d.update_id, dep["updateId"].as_str().unwrap());
     assert_eq!(d.offset, dep["offset"].as_i64().unwrap());
-    assert_eq!(d.synchronizer_id, sim.synchronizer_id);
+    assert_eq!(d.synchronizer_id, sim.synchronizer_id());
     let Some(event::Event::Exercised(ex)) = &d.events[0].event else {
         panic!("first event is not an exercise: {:?}", d.events[0])
     };
@@ -173,7 +173,7 @@ async fn treasury_sees_transfers_as_token_standard_values() {
     );
     assert_eq!(
         field(transfer, "receiver"),
-        &Sum::Party(sim.treasury.clone())
+        &Sum::Party(sim.treasury_party().to_string())
     );
     assert_eq!(
         field(transfer, "amount"),
@@ -202,8 +202,14 @@ async fn treasury_sees_transfers_as_token_standard_values() {
         .collect();
     assert_eq!(created.len(), 1);
     let view = created[0].interface_views[0].view_value.as_ref().unwrap();
-    assert_eq!(field(view, "owner"), &Sum::Party(sim.treasury.clone()));
-    assert_eq!(created[0].witness_parties, vec![sim.treasury.clone()]);
+    assert_eq!(
+        field(view, "owner"),
+        &Sum::Party(sim.treasury_party().to_string())
+    );
+    assert_eq!(
+        created[0].witness_parties,
+        vec![sim.treasury_party().to_string()]
+    );
 
     // Withdrawal: the treasury's exercise with the withdrawal id as reason,
     // its input archived (consuming), receiver and change holdings created.
@@ -211,7 +217,7 @@ async fn treasury_sees_transfers_as_token_standard_values() {
     let Some(event::Event::Exercised(ex)) = &w.events[0].event else {
         panic!()
     };
-    assert_eq!(ex.acting_parties, vec![sim.treasury.clone()]);
+    assert_eq!(ex.acting_parties, vec![sim.treasury_party().to_string()]);
     let transfer = rec(field(
         rec(ex.choice_argument.as_ref().unwrap().sum.as_ref().unwrap()),
         "transfer",
@@ -256,7 +262,7 @@ async fn treasury_sees_transfers_as_token_standard_values() {
     );
 
     // Without verbose: no labels, no record ids.
-    let plain = all_updates(&sim, party_format(&sim.treasury, false)).await;
+    let plain = all_updates(&sim, party_format(sim.treasury_party(), false)).await;
     let Some(event::Event::Exercised(ex)) = &plain[0].events[0].event else {
         panic!()
     };
@@ -265,7 +271,7 @@ async fn treasury_sees_transfers_as_token_standard_values() {
     assert!(arg.fields.iter().all(|f| f.label.is_empty()));
 
     // ACS_DELTA: created and archived only.
-    let mut acs = party_format(&sim.treasury, false);
+    let mut acs = party_format(sim.treasury_party(), false);
     acs.include_transactions.as_mut().unwrap().transaction_shape =
         lapi::TransactionShape::AcsDelta as i32;
     let delta = all_updates(&sim, acs).await;
@@ -282,7 +288,7 @@ async fn treasury_sees_transfers_as_token_standard_values() {
     );
 
     // Any-party wildcard sees the noise too.
-    let mut any = party_format(&sim.treasury, false);
+    let mut any = party_format(sim.treasury_party(), false);
     let ef = any
         .include_transactions
         .as_mut()
@@ -298,7 +304,7 @@ async fn treasury_sees_transfers_as_token_standard_values() {
     let by_id = c
         .get_update_by_id(lapi::GetUpdateByIdRequest {
             update_id: w.update_id.clone(),
-            update_format: Some(party_format(&sim.treasury, false)),
+            update_format: Some(party_format(sim.treasury_party(), false)),
         })
         .await
         .unwrap()
@@ -310,7 +316,7 @@ async fn treasury_sees_transfers_as_token_standard_values() {
     let by_off = c
         .get_update_by_offset(lapi::GetUpdateByOffsetRequest {
             offset: d.offset,
-            update_format: Some(party_format(&sim.treasury, false)),
+            update_format: Some(party_format(sim.treasury_party(), false)),
         })
         .await
         .unwrap()
@@ -326,7 +332,7 @@ async fn treasury_sees_transfers_as_token_standard_values() {
     let e = c
         .get_update_by_id(lapi::GetUpdateByIdRequest {
             update_id: noise_id,
-            update_format: Some(party_format(&sim.treasury, false)),
+            update_format: Some(party_format(sim.treasury_party(), false)),
         })
         .await
         .unwrap_err();
@@ -345,7 +351,7 @@ async fn range_errors_and_pruning() {
         end_inclusive: e,
         update_format: f,
     };
-    let fmt = Some(party_format(&sim.treasury, false));
+    let fmt = Some(party_format(sim.treasury_party(), false));
     let e = c
         .get_updates(req(end + 1, None, fmt.clone()))
         .await
@@ -397,7 +403,7 @@ async fn live_tail_emits_transactions_and_checkpoints_in_quiet_periods() {
         .get_updates(lapi::GetUpdatesRequest {
             begin_exclusive: begin,
             end_inclusive: None,
-            update_format: Some(party_format(&sim.treasury, false)),
+            update_format: Some(party_format(sim.treasury_party(), false)),
         })
         .await
         .unwrap()
@@ -428,7 +434,7 @@ async fn live_tail_emits_transactions_and_checkpoints_in_quiet_periods() {
                 let t = cp
                     .synchronizer_times
                     .iter()
-                    .find(|t| t.synchronizer_id == sim.synchronizer_id)
+                    .find(|t| t.synchronizer_id == sim.synchronizer_id())
                     .unwrap();
                 let rt = t.record_time.unwrap();
                 if rfc3339(rt.seconds * 1_000_000 + (rt.nanos / 1000) as i64) == now {
@@ -461,7 +467,7 @@ async fn cached_responses_match_fresh_renders() {
         "--noise",
         "3",
     ]);
-    let treasury = sim.treasury.clone();
+    let treasury = sim.treasury_party().to_string();
     let verbose = || party_format(&treasury, true);
     let compact = || party_format(&treasury, false);
     let cold = all_updates(&sim, verbose()).await;
@@ -488,7 +494,7 @@ async fn cached_responses_match_fresh_renders() {
     let dir2 = tempfile::tempdir().unwrap();
     let sim = start(dir2.path(), &["--stream-cache-mib", "0"]);
     sim.ctl(&["traffic", "--deposits", "2", "--withdrawals", "1"]);
-    let verbose = party_format(&sim.treasury, true);
+    let verbose = party_format(sim.treasury_party(), true);
     let a = all_updates(&sim, verbose.clone()).await;
     assert_eq!(a.len(), 3);
     assert_eq!(all_updates(&sim, verbose).await, a);

@@ -2,126 +2,53 @@
 //! talks to it only over gRPC (generated clients) and its `ctl` CLI.
 #![allow(dead_code)]
 
+use canton_dr_testkit::SimProcess;
 use canton_proto::admin::package_service_client::PackageServiceClient as AdminPackages;
 use canton_proto::admin::party_management_service_client::PartyManagementServiceClient;
 use canton_proto::ledger::state_service_client::StateServiceClient;
 use canton_proto::ledger::update_service_client::UpdateServiceClient;
 use canton_proto::ledger::{self as lapi};
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::ops::Deref;
+use std::path::Path;
 use std::time::Duration;
 use tonic::transport::Channel;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_canton-sim");
 
-/// A running simulator process.
-pub struct SimProc {
-    child: Option<Child>,
-    pub state_dir: PathBuf,
-    pub admin: String,
-    pub ledger: String,
-    pub control: String,
-    pub synchronizer_id: String,
-    pub treasury: String,
-    pub ready: serde_json::Value,
-    pub ready_line: String,
+/// A running simulator process (testkit's [`SimProcess`]) with gRPC helpers.
+pub struct SimProc(SimProcess);
+
+impl Deref for SimProc {
+    type Target = SimProcess;
+    fn deref(&self) -> &SimProcess {
+        &self.0
+    }
 }
 
 impl SimProc {
     /// Starts `canton-sim serve --state-dir dir <args>` and waits for the ready line.
     pub fn start(dir: &Path, args: &[&str]) -> SimProc {
-        let mut child = Command::new(BIN)
-            .arg("serve")
-            .arg("--state-dir")
-            .arg(dir)
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn canton-sim");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .expect("read ready line");
-        let ready: serde_json::Value = serde_json::from_str(&line)
-            .unwrap_or_else(|e| panic!("ready line {line:?} is not JSON: {e}"));
-        assert_eq!(ready["type"], "ready", "{ready}");
-        let s = |k: &str| ready[k].as_str().unwrap().to_string();
-        SimProc {
-            state_dir: dir.to_path_buf(),
-            admin: s("adminApi"),
-            ledger: s("ledgerApi"),
-            control: s("controlApi"),
-            synchronizer_id: s("synchronizerId"),
-            treasury: s("treasuryParty"),
-            ready,
-            ready_line: line.trim_end().to_string(),
-            child: Some(child),
-        }
+        SimProc(SimProcess::start_in(dir, args))
     }
 
     /// SIGTERM and wait; returns the exit code.
     pub fn stop(mut self) -> i32 {
-        self.terminate()
-    }
-
-    fn terminate(&mut self) -> i32 {
-        let Some(mut child) = self.child.take() else {
-            return -1;
-        };
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(child.id().to_string())
-            .status();
-        for _ in 0..200 {
-            if let Ok(Some(st)) = child.try_wait() {
-                return st.code().unwrap_or(-1);
-            }
-            std::thread::sleep(Duration::from_millis(25));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("canton-sim did not stop within 5 s of SIGTERM");
-    }
-
-    /// Runs `canton-sim ctl --control-api ADDR <args>` and parses its JSON output lines.
-    pub fn ctl_lines(&self, args: &[&str]) -> Vec<serde_json::Value> {
-        let out = Command::new(BIN)
-            .args(["--output", "json", "ctl", "--control-api", &self.control])
-            .args(args)
-            .output()
-            .expect("run ctl");
-        assert!(
-            out.status.success(),
-            "ctl {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout)
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
-    }
-
-    /// One-object `ctl` command.
-    pub fn ctl(&self, args: &[&str]) -> serde_json::Value {
-        self.ctl_lines(args).pop().expect("ctl printed nothing")
+        self.0.stop().and_then(|status| status.code()).unwrap_or(-1)
     }
 
     pub async fn admin_channel(&self) -> Channel {
-        channel(&self.admin).await
+        channel(self.admin_api()).await
     }
 
     pub async fn ledger_channel(&self) -> Channel {
-        channel(&self.ledger).await
+        channel(self.ledger_api()).await
     }
 
     pub async fn lookup(&self, ts: &str, force: bool) -> Result<i64, tonic::Status> {
         let mut c = PartyManagementServiceClient::new(self.admin_channel().await);
         c.get_highest_offset_by_timestamp(canton_proto::admin::GetHighestOffsetByTimestampRequest {
-            synchronizer_id: self.synchronizer_id.clone(),
+            synchronizer_id: self.synchronizer_id().to_string(),
             timestamp: Some(pb_ts(ts)),
             force,
         })
@@ -145,7 +72,7 @@ impl SimProc {
             .get_updates(lapi::GetUpdatesRequest {
                 begin_exclusive: begin,
                 end_inclusive: Some(end),
-                update_format: Some(party_format(&self.treasury, false)),
+                update_format: Some(party_format(self.treasury_party(), false)),
             })
             .await
             .unwrap()
@@ -189,14 +116,6 @@ impl SimProc {
             std::thread::sleep(Duration::from_millis(25));
         }
         panic!("the simulator never caught up");
-    }
-}
-
-impl Drop for SimProc {
-    fn drop(&mut self) {
-        if self.child.is_some() {
-            let _ = self.terminate();
-        }
     }
 }
 
