@@ -4,13 +4,13 @@
 //! and its effects booked exactly once.
 #![allow(dead_code)]
 
-use canton_dr_testkit::{PgCluster, cargo_bin, fresh_database};
+use canton_dr_testkit::{PgCluster, SimProcess, cargo_bin, fresh_database};
 use canton_proto::admin::GetHighestOffsetByTimestampRequest;
 use canton_proto::admin::party_management_service_client::PartyManagementServiceClient;
 use integration_db::{ConnectOptions, Db, control, deposits};
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::ops::Deref;
+use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -21,92 +21,25 @@ pub const KNOWN_ACCOUNTS: usize = 49;
 /// The ingester name the tests use.
 pub const INGESTER: &str = "tx-ingest";
 
-/// A running simulator.
-pub struct Sim {
-    child: Option<Child>,
-    pub state_dir: PathBuf,
-    pub admin: String,
-    pub ledger: String,
-    pub control: String,
-    pub synchronizer_id: String,
-    pub treasury: String,
+/// A running simulator (testkit's [`SimProcess`]) with tx-ingest's helpers.
+pub struct Sim(SimProcess);
+
+impl Deref for Sim {
+    type Target = SimProcess;
+    fn deref(&self) -> &SimProcess {
+        &self.0
+    }
 }
 
 impl Sim {
     /// `canton-sim serve --state-dir dir <args>`, waiting for its ready line.
     pub fn start(dir: &Path, args: &[&str]) -> Sim {
-        let mut child = Command::new(cargo_bin("canton-sim"))
-            .arg("serve")
-            .arg("--state-dir")
-            .arg(dir)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn canton-sim");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .expect("read the ready line");
-        let ready: serde_json::Value =
-            serde_json::from_str(&line).unwrap_or_else(|e| panic!("ready line {line:?}: {e}"));
-        let s = |k: &str| ready[k].as_str().unwrap().to_string();
-        Sim {
-            state_dir: dir.to_path_buf(),
-            admin: s("adminApi"),
-            ledger: s("ledgerApi"),
-            control: s("controlApi"),
-            synchronizer_id: s("synchronizerId"),
-            treasury: s("treasuryParty"),
-            child: Some(child),
-        }
+        Sim(SimProcess::start_in(dir, args))
     }
 
     /// SIGTERM and wait.
     pub fn stop(mut self) {
-        self.terminate();
-    }
-
-    fn terminate(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = Command::new("kill")
-                .args(["-TERM", &child.id().to_string()])
-                .status();
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = child.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    /// `canton-sim ctl …`, every JSON line it printed.
-    pub fn ctl_lines(&self, args: &[&str]) -> Vec<serde_json::Value> {
-        let out = Command::new(cargo_bin("canton-sim"))
-            .args(["--output", "json", "ctl", "--control-api", &self.control])
-            .args(args)
-            .output()
-            .expect("run canton-sim ctl");
-        assert!(
-            out.status.success(),
-            "ctl {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout)
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
-    }
-
-    /// `canton-sim ctl …`, its last JSON line.
-    pub fn ctl(&self, args: &[&str]) -> serde_json::Value {
-        self.ctl_lines(args).pop().expect("ctl printed nothing")
+        self.0.stop();
     }
 
     /// Bulk traffic: deposits of 100 to `acct-{seq % 50}`, withdrawals of 1, noise.
@@ -124,7 +57,7 @@ impl Sim {
 
     /// The synchronizer's updates visible to the treasury (the truth).
     pub fn truth(&self) -> Vec<serde_json::Value> {
-        self.ctl_lines(&["update-ids", "--party", &self.treasury])
+        self.ctl_lines(&["update-ids", "--party", self.treasury_party()])
     }
 
     /// The participant's ledger end.
@@ -146,18 +79,19 @@ impl Sim {
     /// Admin API `GetHighestOffsetByTimestamp`, retried while the node has
     /// not processed that far (as `offset-lookup --wait` does).
     pub async fn lookup(&self, record_time: chrono::DateTime<chrono::Utc>, force: bool) -> i64 {
-        let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", self.admin))
-            .unwrap()
-            .connect()
-            .await
-            .unwrap();
+        let channel =
+            tonic::transport::Endpoint::from_shared(format!("http://{}", self.admin_api()))
+                .unwrap()
+                .connect()
+                .await
+                .unwrap();
         let mut client = PartyManagementServiceClient::new(channel);
         let (seconds, nanos) = canton_dr_cli::time::to_seconds_nanos(record_time);
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let r = client
                 .get_highest_offset_by_timestamp(GetHighestOffsetByTimestampRequest {
-                    synchronizer_id: self.synchronizer_id.clone(),
+                    synchronizer_id: self.synchronizer_id().to_string(),
                     timestamp: Some(prost_types::Timestamp { seconds, nanos }),
                     force,
                 })
@@ -171,12 +105,6 @@ impl Sim {
                 Err(e) => panic!("offset lookup for {record_time} failed: {e:?}"),
             }
         }
-    }
-}
-
-impl Drop for Sim {
-    fn drop(&mut self) {
-        self.terminate();
     }
 }
 
@@ -230,8 +158,8 @@ impl TestDb {
 /// `tx-ingest` with the environment pointing at `sim` and `db`.
 pub fn tx_ingest(sim: &Sim, db_url: &str) -> Command {
     let mut c = Command::new(cargo_bin("tx-ingest"));
-    c.env("CANTON_LEDGER_API", &sim.ledger)
-        .env("TREASURY_PARTY", &sim.treasury)
+    c.env("CANTON_LEDGER_API", sim.ledger_api())
+        .env("TREASURY_PARTY", sim.treasury_party())
         .env("INTEGRATION_DB_URL", db_url)
         .env("INGESTER_NAME", INGESTER)
         .env("TX_INGEST_PROGRESS_INTERVAL", "0s")
