@@ -208,6 +208,29 @@ impl SimProcess {
         self.serve();
     }
 
+    /// Stops the server if it runs and puts `backup` (a `canton-sim backup`
+    /// directory) back into the state directory with `canton-sim restore`;
+    /// [`restart`](Self::restart) serves it again.
+    pub fn restore(&mut self, backup: &Path) {
+        self.stop();
+        let out = Command::new(crate::cargo_bin("canton-sim"))
+            .args(["restore", "--output", "json", "--state-dir"])
+            .arg(&self.state_dir)
+            .arg("--from")
+            .arg(backup)
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .output()
+            .expect("run canton-sim restore");
+        assert!(
+            out.status.success(),
+            "canton-sim restore from {} exited {:?}: {}",
+            backup.display(),
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     /// `canton-sim --output json ctl --control-api <this server> <args>`;
     /// panics unless it succeeds, returns every JSON line it printed.
     pub fn ctl_lines(&self, args: &[&str]) -> Vec<Value> {

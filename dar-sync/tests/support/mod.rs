@@ -59,19 +59,7 @@ impl Sim {
 
     /// Stops the server, puts `backup` back, serves again (new ports).
     pub fn restore_and_restart(&mut self, backup: &Path) {
-        self.stop();
-        let out = Command::new(canton_dr_testkit::cargo_bin("canton-sim"))
-            .args(["restore", "--output", "json", "--state-dir"])
-            .arg(self.state_dir())
-            .arg("--from")
-            .arg(backup)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "restore: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        self.restore(backup);
         self.restart();
     }
 

@@ -61,19 +61,7 @@ impl Sim {
 
     /// `canton-sim restore` from `backup`, then serve again (new ports).
     pub fn restore_and_restart(&mut self, backup: &Path, extra: &[&str]) {
-        self.stop();
-        let out = Command::new(canton_dr_testkit::cargo_bin("canton-sim"))
-            .args(["restore", "--output", "json", "--state-dir"])
-            .arg(self.state_dir())
-            .arg("--from")
-            .arg(backup)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "restore: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        self.restore(backup);
         self.restart_with(extra);
     }
 
