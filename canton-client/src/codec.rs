@@ -16,8 +16,9 @@ use bytes::Buf;
 use http::uri::PathAndQuery;
 use prost::Message;
 use std::marker::PhantomData;
-use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder, Streaming};
+use tonic::codec::{Codec, DecodeBuf, Decoder, Streaming};
 use tonic::{GrpcMethod, Request, Response, Status};
+use tonic_prost::ProstEncoder;
 
 /// Encodes `E` with prost; decodes `D` from one contiguous slice.
 #[derive(Debug)]
@@ -36,29 +37,16 @@ where
 {
     type Encode = E;
     type Decode = D;
+    // Requests are small: tonic's own prost encoder.
     type Encoder = ProstEncoder<E>;
     type Decoder = SliceDecoder<D>;
 
     fn encoder(&mut self) -> Self::Encoder {
-        ProstEncoder(PhantomData)
+        ProstEncoder::default()
     }
 
     fn decoder(&mut self) -> Self::Decoder {
         SliceDecoder(PhantomData)
-    }
-}
-
-/// Plain prost encoding (requests are small).
-#[derive(Debug)]
-pub struct ProstEncoder<E>(PhantomData<fn(E)>);
-
-impl<E: Message> Encoder for ProstEncoder<E> {
-    type Item = E;
-    type Error = Status;
-
-    fn encode(&mut self, item: E, buf: &mut EncodeBuf<'_>) -> Result<(), Status> {
-        item.encode(buf)
-            .map_err(|e| Status::internal(format!("encoding the request: {e}")))
     }
 }
 
@@ -87,7 +75,6 @@ pub async fn server_streaming<E, D>(
     conn: &CantonChannel,
     service: &'static str,
     method: &'static str,
-    path: &'static str,
     request: E,
 ) -> Result<Response<Streaming<D>>, Status>
 where
@@ -104,12 +91,10 @@ where
     let mut req = Request::new(request);
     req.extensions_mut()
         .insert(GrpcMethod::new(service, method));
-    grpc.server_streaming(
-        req,
-        PathAndQuery::from_static(path),
-        SliceCodec::<E, D>::default(),
-    )
-    .await
+    let path = PathAndQuery::try_from(format!("/{service}/{method}"))
+        .map_err(|e| Status::internal(format!("invalid method path /{service}/{method}: {e}")))?;
+    grpc.server_streaming(req, path, SliceCodec::<E, D>::default())
+        .await
 }
 
 #[cfg(test)]

@@ -340,7 +340,6 @@ async fn bench_replay(ledger: String, party: String, rounds: usize) {
         &conn,
         "com.daml.ledger.api.v2.UpdateService",
         "GetUpdates",
-        "/com.daml.ledger.api.v2.UpdateService/GetUpdates",
         req,
     )
     .await

@@ -232,7 +232,6 @@ async fn read(
                 conn,
                 "com.daml.ledger.api.v2.UpdateService",
                 "GetUpdates",
-                "/com.daml.ledger.api.v2.UpdateService/GetUpdates",
                 req,
             )
         })
