@@ -46,10 +46,8 @@ pub type AuthChannel = InterceptedService<Channel, AuthInterceptor>;
 pub struct CantonChannel {
     channel: Channel,
     interceptor: AuthInterceptor,
-    target: Target,
     endpoint: Endpoint,
-    max_message_bytes: usize,
-    retry: RetryPolicy,
+    /// What it was built from (target, size limit, retries; [`Self::fresh`]).
     config: ClientConfig,
 }
 
@@ -62,10 +60,7 @@ impl CantonChannel {
         Ok(CantonChannel {
             channel: tonic_endpoint.connect_lazy(),
             interceptor,
-            target: config.target.clone(),
             endpoint,
-            max_message_bytes: config.max_message_bytes,
-            retry: config.retry,
             config: config.clone(),
         })
     }
@@ -83,10 +78,7 @@ impl CantonChannel {
         Ok(CantonChannel {
             channel,
             interceptor,
-            target: config.target.clone(),
             endpoint,
-            max_message_bytes: config.max_message_bytes,
-            retry: config.retry,
             config: config.clone(),
         })
     }
@@ -116,12 +108,12 @@ impl CantonChannel {
 
     /// The message-size limit to apply to clients.
     pub fn max_message_bytes(&self) -> usize {
-        self.max_message_bytes
+        self.config.max_message_bytes
     }
 
     /// Which API and address this channel goes to.
     pub fn target(&self) -> &Target {
-        &self.target
+        &self.config.target
     }
 
     /// The parsed endpoint (URI, TLS or not).
@@ -131,12 +123,12 @@ impl CantonChannel {
 
     /// The configured retry policy.
     pub fn retry_policy(&self) -> &RetryPolicy {
-        &self.retry
+        &self.config.retry
     }
 
     /// Decodes a failed call's status, naming this channel's target.
     pub fn error(&self, status: &Status) -> CantonError {
-        CantonError::from_status(status).with_target(self.target.clone())
+        CantonError::from_status(status).with_target(self.config.target.clone())
     }
 
     /// Runs `op(attempt)` under the configured retry policy; see [`Self::call_with`].
@@ -145,7 +137,7 @@ impl CantonChannel {
         F: FnMut(u32) -> Fut,
         Fut: Future<Output = std::result::Result<T, Status>>,
     {
-        self.call_with(&self.retry, op).await
+        self.call_with(&self.config.retry, op).await
     }
 
     /// Runs `op(attempt)` under `policy`, retrying UNAVAILABLE, DEADLINE_EXCEEDED
