@@ -165,10 +165,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     let settings = cli.settings()?;
     let db = cli.db.connect_options(APPLICATION_NAME)?;
     let ledger_config = cli.ledger.client_config()?;
-    // One thread: the reader and the writer hand chunks to each other, and
-    // on a worker pool every hand-over was a cross-thread wake-up (about an
-    // eighth of the ingester's CPU per update); PostgreSQL and the node do
-    // their work in their own processes meanwhile.
+    // One thread for the writer, the control listener and signals: the
+    // stream reader has a thread of its own (stream::spawn_reader), and a
+    // worker pool only added cross-thread wake-ups.
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

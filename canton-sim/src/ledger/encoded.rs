@@ -27,7 +27,7 @@
 //!
 //! [`TxFormat`]: crate::events::TxFormat
 
-use canton_proto::ledger::{GetUpdatesResponse, Transaction, get_updates_response};
+use canton_proto::ledger::GetUpdatesResponse;
 use prost::Message;
 use prost::bytes::{Buf, BufMut, Bytes};
 use prost::encoding::{DecodeContext, WireType};
@@ -60,11 +60,13 @@ impl EncodedUpdatesResponse {
         EncodedUpdatesResponse(Bytes::from(msg.encode_to_vec()))
     }
 
-    /// The response carrying transaction `t` (GetUpdates renders and encodes
-    /// in one pass instead: `TxFormat::render_encoded`).
-    pub fn transaction(t: Transaction) -> Self {
+    /// The response carrying transaction `t`, through prost: the reference
+    /// the one-pass encoder is tested against (GetUpdates uses
+    /// `TxFormat::render_encoded`).
+    #[cfg(test)]
+    pub fn transaction(t: canton_proto::ledger::Transaction) -> Self {
         Self::encode(&GetUpdatesResponse {
-            update: Some(get_updates_response::Update::Transaction(t)),
+            update: Some(canton_proto::ledger::get_updates_response::Update::Transaction(t)),
         })
     }
 }
@@ -217,7 +219,7 @@ impl StreamCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use canton_proto::ledger::OffsetCheckpoint;
+    use canton_proto::ledger::{OffsetCheckpoint, get_updates_response};
 
     fn resp(n: u8) -> Option<EncodedUpdatesResponse> {
         Some(EncodedUpdatesResponse(Bytes::from(vec![n; 100])))
