@@ -12,14 +12,17 @@
 #      filled by one stream-only pass first), as a participant serves recent
 #      updates from memory: what tx-ingest and PostgreSQL do with the CPU a
 #      cheap node leaves them;
+#   5. two tx-ingest processes at once from that simulator, each into its own
+#      database: what a writer spread over two PostgreSQL backends could
+#      reach at most on these cores (the ceiling of a pipelined writer);
 #
 # and, to find where the time goes, the pieces alone:
 #
-#   5. stream-only: GetUpdates to the ledger end, decoded and parsed by
+#   6. stream-only: GetUpdates to the ledger end, decoded and parsed by
 #      tx-ingest's reader, nothing written (verbose and compact; and the
 #      pass that fills the second simulator's cache);
-#   6. decode-only: protobuf decoding and parsing in-process, no network;
-#   7. db-only: the batch writer on synthetic updates of the same mix, no stream;
+#   7. decode-only: protobuf decoding and parsing in-process, no network;
+#   8. db-only: the batch writer on synthetic updates of the same mix, no stream;
 #
 # with the CPU each process used (simulator, tx-ingest, PostgreSQL) per update.
 # Goal: 50,000 updates/s batched on 2 cores, never below 20,000.
@@ -254,6 +257,28 @@ for ((r = 1; r <= ROUNDS; r++)); do
 done
 warm_rate=$(median_of "${rates[@]}")
 
+# Two ingesters at once (5.): their updates/s together.
+pair_urls=("$(new_db bench_pair_1)" "$(new_db bench_pair_2)")
+ingest_pair() { # ARGS...
+  local pids=() i
+  for i in 1 2; do
+    env RUST_LOG=error INTEGRATION_DB_URL="${pair_urls[$((i - 1))]}" "${ingest[@]}" "$@" \
+      >"$work/pair_$i" 2>>"$work/run.log" &
+    pids+=("$!")
+  done
+  for i in 0 1; do wait "${pids[$i]}" || true; done
+}
+log "== two ingesters at once, each into its own database"
+measure ingest_pair --batch-size "$BATCH"
+for i in 1 2; do
+  result=$(tail -n 1 "$work/pair_$i")
+  [[ "$result" == *'"type":"result"'* ]] || { log "tx-ingest failed: $result $(tail -n 5 "$work/run.log")"; exit 3; }
+  log "   $result"
+  scripts/pg-tmp.sh sql "$pg_dir" <<<"DROP DATABASE bench_pair_$i; CHECKPOINT;" >/dev/null
+done
+pair_rate=$(awk -v n="$((2 * UPDATES))" -v w="$wall" 'BEGIN { printf "%.0f", n / w }')
+record "two ingesters at once (together)" "$pair_rate" "$((2 * UPDATES))"
+
 # The encoded messages are held in memory: 50,000 give a steady rate.
 decode_n=$((UPDATES < 50000 ? UPDATES : 50000))
 log "== decode-only (in-process, $decode_n updates)"
@@ -277,11 +302,11 @@ log "(CPU microseconds per update: sim = canton-sim, ingest = tx-ingest or the b
 verdict=met
 if [[ "$batched_rate" -lt "$GOAL" ]]; then verdict="below goal $GOAL"; fi
 if [[ "$batched_rate" -lt "$FLOOR" ]]; then verdict="below floor $FLOOR"; fi
-log "batched (median of $ROUNDS): $batched_rate updates/s ($verdict); sim cache warm (median): $warm_rate; compact values: $compact_rate; one per transaction: ${single_rate%.*}"
+log "batched (median of $ROUNDS): $batched_rate updates/s ($verdict); sim cache warm (median): $warm_rate; compact values: $compact_rate; one per transaction: ${single_rate%.*}; two ingesters at once: $pair_rate"
 
 joined=$(IFS=,; echo "${json_rows[*]}")
-printf '{"type":"bench","tool":"tx-ingest","updates":%s,"batchSize":%s,"cores":%s,"rounds":%s,"batchedMedian":%s,"warmMedian":%s,"simGenerateUpdatesPerSecond":%s,"goal":%s,"floor":%s,"verdict":"%s","runs":{%s}}\n' \
-  "$UPDATES" "$BATCH" "$(nproc)" "$ROUNDS" "$batched_rate" "$warm_rate" "$gen_rate" "$GOAL" "$FLOOR" "$verdict" "$joined"
+printf '{"type":"bench","tool":"tx-ingest","updates":%s,"batchSize":%s,"cores":%s,"rounds":%s,"batchedMedian":%s,"warmMedian":%s,"twoIngestersAtOnce":%s,"simGenerateUpdatesPerSecond":%s,"goal":%s,"floor":%s,"verdict":"%s","runs":{%s}}\n' \
+  "$UPDATES" "$BATCH" "$(nproc)" "$ROUNDS" "$batched_rate" "$warm_rate" "$pair_rate" "$gen_rate" "$GOAL" "$FLOOR" "$verdict" "$joined"
 
 if [[ "$CHECK_GOALS" == 1 && "$batched_rate" -lt "$FLOOR" ]]; then
   exit 1
