@@ -12,6 +12,7 @@ use crate::apply::{Statements, Target, apply_batch};
 use crate::control::{self, Orders};
 use crate::metrics::{self, Metrics};
 use crate::parse::Direction;
+use crate::resume_check;
 use crate::stream::{self, Message, Reader};
 use crate::update::{Item, PositionItem};
 use canton_client::CantonChannel;
@@ -247,6 +248,19 @@ impl Ingester {
             None
         };
         let cp = checkpoint::get(self.db().client(), &self.s.ingester).await?;
+        // Resuming from the checkpoint: the node must still number it alike.
+        if let Some(last) = resume_check::to_check(cp.as_ref(), orders.offset_epoch) {
+            let on_node =
+                stream::offset_of_update(&self.ledger, &self.s.treasury, &last.update_id).await?;
+            let pruned = match on_node {
+                Some(_) => 0,
+                None => stream::pruned_up_to(&self.ledger).await?,
+            };
+            if resume_check::check(last, on_node, pruned)? == resume_check::Verdict::Unverifiable {
+                tracing::warn!(update_id = %last.update_id, offset = last.offset, pruned_up_to = pruned,
+                    "the checkpoint's last transaction is pruned on the node; its offset cannot be checked");
+            }
+        }
         let mut position = cp.as_ref().map(|c| Position {
             offset: c.offset,
             record_time: c.record_time,

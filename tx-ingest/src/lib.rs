@@ -10,6 +10,7 @@
 //! * [`apply`]: one PostgreSQL transaction per batch of updates.
 //! * [`control`]: the contract's statements (register, read, ack, heartbeat, fence).
 //! * [`stream`]: the `GetUpdates` request and the reader task.
+//! * [`resume_check`]: the node still numbers the checkpoint as it did.
 //! * [`ingest`]: the loop: orders, sessions, batching, reconnects.
 //! * [`metrics`]: counters and timings; [`cli`]: flags and the run.
 
@@ -19,6 +20,7 @@ pub mod control;
 pub mod ingest;
 pub mod metrics;
 pub mod parse;
+pub mod resume_check;
 pub mod stream;
 pub mod update;
 pub mod value;

@@ -2,16 +2,18 @@
 //! `UpdateFormat`, LEDGER_EFFECTS, verbose, a wildcard plus the token-standard
 //! interface filters with views, splice-exchange.md §1), the reader task that
 //! decodes and parses the stream into a channel for the writer, and the
-//! ledger-end and pruned-offset look-ups.
+//! ledger-end, pruned-offset and update-offset look-ups.
 
 use crate::update::{Item, decode};
 use canton_client::{CantonChannel, CantonError, grpc_client};
 use canton_dr_cli::{Error, ErrorKind, Result};
 use canton_proto::ledger::state_service_client::StateServiceClient;
+use canton_proto::ledger::update_service_client::UpdateServiceClient;
 use canton_proto::ledger::{
     CumulativeFilter, EventFormat, Filters, GetLatestPrunedOffsetsRequest, GetLedgerEndRequest,
-    GetUpdatesRequest, Identifier, InterfaceFilter, TransactionFormat, TransactionShape,
-    UpdateFormat, WildcardFilter, cumulative_filter::IdentifierFilter,
+    GetUpdateByIdRequest, GetUpdatesRequest, Identifier, InterfaceFilter, TransactionFormat,
+    TransactionShape, UpdateFormat, WildcardFilter, cumulative_filter::IdentifierFilter,
+    get_update_response,
 };
 use futures::FutureExt as _;
 use std::collections::HashMap;
@@ -118,6 +120,37 @@ pub async fn pruned_up_to(conn: &CantonChannel) -> Result<i64> {
         })
         .await?;
     Ok(resp.into_inner().participant_pruned_up_to_inclusive)
+}
+
+/// The offset at which the node has the update `update_id` visible to
+/// `party`; `None` when it has none (UPDATE_NOT_FOUND: not processed yet,
+/// pruned, or never there).
+pub async fn offset_of_update(
+    conn: &CantonChannel,
+    party: &str,
+    update_id: &str,
+) -> Result<Option<i64>> {
+    let client = grpc_client!(UpdateServiceClient, conn);
+    let request = GetUpdateByIdRequest {
+        update_id: update_id.to_string(),
+        update_format: Some(update_format(party, false)),
+    };
+    let resp = conn
+        .call(|_| {
+            let mut c = client.clone();
+            let r = request.clone();
+            async move { c.get_update_by_id(r).await }
+        })
+        .await;
+    match resp {
+        Ok(r) => Ok(r.into_inner().update.map(|u| match u {
+            get_update_response::Update::Transaction(t) => t.offset,
+            get_update_response::Update::Reassignment(r) => r.offset,
+            get_update_response::Update::TopologyTransaction(t) => t.offset,
+        })),
+        Err(e) if e.code == tonic::Code::NotFound => Ok(None),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Most updates the reader hands over at once.

@@ -1,6 +1,6 @@
 //! Exactly once, through the real binaries (canton-sim, tx-ingest) and a real
 //! PostgreSQL, after: (a) kill -9 at random points, (b) a node restore with
-//! reassigned offsets and runbook A's resume, (c) record-time ties resumed at
+//! reassigned offsets and runbook A's resume (without it, refused), (c) record-time ties resumed at
 //! `tRecovery − 1µs` with dedup-from, (d) an Integration DB restore that lost
 //! withdrawal requests, (e) a cut stream and a PostgreSQL restart mid-run.
 
@@ -142,6 +142,25 @@ async fn b_node_restore_reassigns_offsets_and_the_runbook_resumes_once() {
         off_recovery, last.offset,
         "the restored node assigns other offsets"
     );
+    // Started without the runbook's resume, the ingester would continue from
+    // its checkpoint's offset in the old numbering: it refuses (exit 5),
+    // names the fix, and writes nothing.
+    let count = "SELECT count(*) FROM ingested_updates";
+    let booked_before = db.scalar_i64(count).await;
+    let refused = tx_ingest(&sim, &db.url).arg("--once").output().unwrap();
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(5), "{stderr}");
+    assert!(
+        stderr.contains(&last.update_id) && stderr.contains("ingest-ctl set-offset"),
+        "{stderr}"
+    );
+    assert_eq!(db.scalar_i64(count).await, booked_before);
+    let unchanged = checkpoint::get(db.db.client(), INGESTER)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(unchanged.last_transaction.as_ref(), Some(&last));
+
     resume_at(&db, off_recovery, None).await;
     // Resuming from the old checkpoint offset instead would be wrong: prove
     // that the stream after it differs (offsets moved).
