@@ -23,6 +23,9 @@
 #      pass that fills the second simulator's cache);
 #   7. decode-only: protobuf decoding and parsing in-process, no network;
 #   8. db-only: the batch writer on synthetic updates of the same mix, no stream;
+#   9. PostgreSQL's time per statement: one more batched run (warm simulator)
+#      with pg_stat_statements loaded (the server restarted for it, last, so
+#      that its overhead is in no other figure);
 #
 # with the CPU each process used (simulator, tx-ingest, PostgreSQL) per update.
 # Goal: 50,000 updates/s batched on 2 cores, never below 20,000.
@@ -50,6 +53,7 @@ log() { printf '%s\n' "$*" >&2; }
 [[ "$BATCH" =~ ^[0-9]+$ && "$BATCH" -ge 1 ]] || { log "BATCH must be a positive number"; exit 2; }
 [[ "$SINGLE_SECONDS" =~ ^[0-9]+$ ]] || { log "SINGLE_SECONDS must be a number"; exit 2; }
 [[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || { log "ROUNDS must be a positive number"; exit 2; }
+command -v jq >/dev/null || { log "jq is needed (apt-get install jq)"; exit 2; }
 
 log "== building release binaries (canton-sim, tx-ingest, ingest-ctl, the ingest bench)"
 cargo build --release --locked -p canton-sim -p tx-ingest -p ingest-ctl >&2
@@ -293,20 +297,54 @@ out=$(tail -n 1 "$work/out")
 log "   $out"
 record "db-only (batch $BATCH)" "$(json_num updatesPerSecond <<<"$out" | cut -d. -f1)" "$UPDATES"
 
+# 9. Per statement: execution time per update of each statement PostgreSQL
+# ran for one batched run (pg_stat_statements, reset just before).
+log "== PostgreSQL time per statement (restarting it with pg_stat_statements)"
+scripts/pg-tmp.sh sql "$pg_dir" <<<"ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements';" >/dev/null
+scripts/pg-tmp.sh restart "$pg_dir" >/dev/null
+stmt_url=$(new_db bench_statements)
+scripts/pg-tmp.sh sql "$pg_dir" -d bench_statements <<<"CREATE EXTENSION pg_stat_statements; SELECT pg_stat_statements_reset();" >/dev/null
+measure env RUST_LOG=error INTEGRATION_DB_URL="$stmt_url" "${ingest[@]}" --batch-size "$BATCH"
+result=$(tail -n 1 "$work/out")
+[[ "$result" == *'"type":"result"'* ]] || { log "tx-ingest failed: $result $(tail -n 5 "$work/run.log")"; exit 3; }
+log "   $result"
+record "batched, pg_stat_statements on" "$(json_num updatesPerSecond <<<"$result" | cut -d. -f1)" "$UPDATES"
+# µs per update, calls, and the statement's first 70 characters on one line.
+statements=$(scripts/pg-tmp.sh sql "$pg_dir" -d bench_statements -tA -F $'\t' <<SQL
+SELECT round((s.total_exec_time * 1000 / $UPDATES)::numeric, 1), s.calls,
+       left(regexp_replace(s.query, '\s+', ' ', 'g'), 70)
+  FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid
+ WHERE d.datname = 'bench_statements'
+ ORDER BY s.total_exec_time DESC
+ LIMIT 12;
+SQL
+)
+statement_rows=()
+statement_json=()
+while IFS=$'\t' read -r us calls query; do
+  [[ -n "$us" ]] || continue
+  statement_rows+=("$(printf '%8s %8s  %s' "$us" "$calls" "$query")")
+  statement_json+=("{\"usPerUpdate\":$us,\"calls\":$calls,\"query\":$(jq -Rn --arg q "$query" '$q')}")
+done <<<"$statements"
+
 log ""
 log "tx-ingest catch-up of $UPDATES updates on $(nproc) cores (load average now: $(cut -d' ' -f1-3 /proc/loadavg))"
 log "simulator put them on the ledger at $gen_rate updates/s"
 log "$(printf '%-34s %10s %8s %8s %8s %8s' run updates/s sim-us ingest-us pg-us wall-s)"
 for r in "${rows[@]}"; do log "$r"; done
 log "(CPU microseconds per update: sim = canton-sim, ingest = tx-ingest or the bench binary, pg = PostgreSQL)"
+log ""
+log "PostgreSQL execution time per statement, batched run 9 (pg_stat_statements):"
+log "$(printf '%8s %8s  %s' us/upd calls statement)"
+for r in "${statement_rows[@]}"; do log "$r"; done
 verdict=met
 if [[ "$batched_rate" -lt "$GOAL" ]]; then verdict="below goal $GOAL"; fi
 if [[ "$batched_rate" -lt "$FLOOR" ]]; then verdict="below floor $FLOOR"; fi
 log "batched (median of $ROUNDS): $batched_rate updates/s ($verdict); sim cache warm (median): $warm_rate; compact values: $compact_rate; one per transaction: ${single_rate%.*}; two ingesters at once: $pair_rate"
 
 joined=$(IFS=,; echo "${json_rows[*]}")
-printf '{"type":"bench","tool":"tx-ingest","updates":%s,"batchSize":%s,"cores":%s,"rounds":%s,"batchedMedian":%s,"warmMedian":%s,"twoIngestersAtOnce":%s,"simGenerateUpdatesPerSecond":%s,"goal":%s,"floor":%s,"verdict":"%s","runs":{%s}}\n' \
-  "$UPDATES" "$BATCH" "$(nproc)" "$ROUNDS" "$batched_rate" "$warm_rate" "$pair_rate" "$gen_rate" "$GOAL" "$FLOOR" "$verdict" "$joined"
+printf '{"type":"bench","tool":"tx-ingest","updates":%s,"batchSize":%s,"cores":%s,"rounds":%s,"batchedMedian":%s,"warmMedian":%s,"twoIngestersAtOnce":%s,"simGenerateUpdatesPerSecond":%s,"goal":%s,"floor":%s,"verdict":"%s","runs":{%s},"statements":[%s]}\n' \
+  "$UPDATES" "$BATCH" "$(nproc)" "$ROUNDS" "$batched_rate" "$warm_rate" "$pair_rate" "$gen_rate" "$GOAL" "$FLOOR" "$verdict" "$joined" "$(IFS=,; echo "${statement_json[*]}")"
 
 if [[ "$CHECK_GOALS" == 1 && "$batched_rate" -lt "$FLOOR" ]]; then
   exit 1
