@@ -249,7 +249,10 @@ impl Ingester {
         };
         let cp = checkpoint::get(self.db().client(), &self.s.ingester).await?;
         // Resuming from the checkpoint: the node must still number it alike.
-        if let Some(last) = resume_check::to_check(cp.as_ref(), orders.offset_epoch) {
+        let last_tx_epoch =
+            resume_check::last_transaction_epoch(self.db().client(), cp.as_ref()).await?;
+        if let Some(last) = resume_check::to_check(cp.as_ref(), orders.offset_epoch, last_tx_epoch)
+        {
             let on_node =
                 stream::offset_of_update(&self.ledger, &self.s.treasury, &last.update_id).await?;
             let pruned = match on_node {

@@ -10,9 +10,16 @@
 //! ingester started against a restored node without the resume, or an
 //! Integration DB restored from a dump older than a node restore. When a new
 //! epoch is pending, the resume offset rules and nothing is checked.
+//!
+//! Only a last transaction checkpointed in the checkpoint's own epoch is
+//! checked: after a resume, offset checkpoints move the checkpoint into the
+//! new epoch while its last transaction stays the one from before the
+//! restore, at an offset of the old numbering — rightly.
 
 use canton_dr_cli::{Error, Result};
 use integration_db::checkpoint::{Checkpoint, LastTransaction};
+use integration_db::updates;
+use tokio_postgres::GenericClient;
 
 /// How to set the resume offset, for the refusals' hints.
 const HINT: &str = "the node's offsets no longer match this checkpoint: follow runbook A \
@@ -20,11 +27,39 @@ const HINT: &str = "the node's offsets no longer match this checkpoint: follow r
 with `offset-lookup` and set it with `ingest-ctl set-offset`; check that --ledger-api is \
 the exchange's validator";
 
-/// Whether the checkpoint must be checked: it is what the ingester resumes
-/// from (no resume pending in a newer epoch) and it names a transaction.
-pub fn to_check(cp: Option<&Checkpoint>, orders_epoch: i32) -> Option<&LastTransaction> {
+/// The epoch in which the checkpoint's last transaction was checkpointed,
+/// when known: the checkpoint's own for a transaction checkpoint (they are
+/// written together); for an offset checkpoint, the epoch of the
+/// transaction's `ingested_updates` row if that row has the same offset
+/// (else it was a re-delivered duplicate: unknown).
+pub async fn last_transaction_epoch(
+    c: &impl GenericClient,
+    cp: Option<&Checkpoint>,
+) -> Result<Option<i32>> {
+    let Some(cp) = cp else { return Ok(None) };
+    if cp.update_id.is_some() {
+        return Ok(Some(cp.offset_epoch));
+    }
+    let Some(last) = &cp.last_transaction else {
+        return Ok(None);
+    };
+    Ok(updates::get(c, &last.update_id)
+        .await?
+        .filter(|u| u.offset == last.offset)
+        .map(|u| u.offset_epoch))
+}
+
+/// Whether the checkpoint must be checked, and against what: it is what the
+/// ingester resumes from (no resume pending in a newer epoch) and its last
+/// transaction was checkpointed in its epoch (`last_tx_epoch`, from
+/// [`last_transaction_epoch`]).
+pub fn to_check(
+    cp: Option<&Checkpoint>,
+    orders_epoch: i32,
+    last_tx_epoch: Option<i32>,
+) -> Option<&LastTransaction> {
     let cp = cp?;
-    if cp.offset_epoch < orders_epoch {
+    if cp.offset_epoch < orders_epoch || last_tx_epoch != Some(cp.offset_epoch) {
         return None;
     }
     cp.last_transaction.as_ref()
@@ -116,11 +151,19 @@ mod tests {
 
     #[test]
     fn only_a_checkpoint_resumed_from_and_naming_a_transaction_is_checked() {
-        assert!(to_check(None, 0).is_none());
+        assert!(to_check(None, 0, None).is_none());
         let cp = checkpoint(1, Some(last(42)));
-        assert_eq!(to_check(Some(&cp), 1).map(|l| l.offset), Some(42));
+        assert_eq!(to_check(Some(&cp), 1, Some(1)).map(|l| l.offset), Some(42));
         // A resume pending in a newer epoch rules.
-        assert!(to_check(Some(&cp), 2).is_none());
-        assert!(to_check(Some(&checkpoint(1, None)), 1).is_none());
+        assert!(to_check(Some(&cp), 2, Some(1)).is_none());
+        assert!(to_check(Some(&checkpoint(1, None)), 1, Some(1)).is_none());
+    }
+
+    #[test]
+    fn a_last_transaction_from_an_older_or_unknown_epoch_is_not_checked() {
+        // Offset checkpoints after a resume: the last transaction predates it.
+        let cp = checkpoint(1, Some(last(42)));
+        assert!(to_check(Some(&cp), 1, Some(0)).is_none());
+        assert!(to_check(Some(&cp), 1, None).is_none());
     }
 }

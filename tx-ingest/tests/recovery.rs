@@ -185,6 +185,95 @@ async fn b_node_restore_reassigns_offsets_and_the_runbook_resumes_once() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn b_an_offset_checkpoint_is_checked_before_the_resume_and_not_after_it() {
+    // An offset checkpoint's last transaction, ingested in the checkpoint's
+    // epoch, is checked: after a node restore without the resume, refused.
+    // After runbook A's resume, a quiet treasury leaves only offset
+    // checkpoints in the new epoch: the checkpoint's last transaction is
+    // still the one ingested before the restore, at its old offset. A restart
+    // must resume, not mistake that for a node that re-numbered the checkpoint.
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let backup = dir.path().join("backup");
+    let sim = Sim::start(
+        &state,
+        &["--catch-up", "1s", "--checkpoint-interval", "50ms"],
+    );
+    let mut db = TestDb::fresh().await;
+    sim.traffic(100, 30, 30);
+    sim_bin(&[
+        "--output",
+        "json",
+        "backup",
+        "--state-dir",
+        state.to_str().unwrap(),
+        "--to",
+        backup.to_str().unwrap(),
+    ]);
+    sim.traffic(100, 30, 30);
+    once(&sim, &db.url, &[]);
+    // Then only noise: an offset checkpoint over the last transaction.
+    sim.traffic(0, 0, 10);
+    let daemon = Daemon::start(&sim, &db.url, &[]);
+    wait_checkpoint(&mut db, sim.ledger_end(), 0, Duration::from_secs(30)).await;
+    daemon.kill9();
+    let cp = checkpoint::get(db.db.client(), INGESTER)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(cp.update_id, None, "an offset checkpoint: {cp:?}");
+    let last = cp.last_transaction.unwrap();
+    sim.stop();
+    sim_bin(&[
+        "--output",
+        "json",
+        "restore",
+        "--state-dir",
+        state.to_str().unwrap(),
+        "--from",
+        backup.to_str().unwrap(),
+    ]);
+    let sim = Sim::start(
+        &state,
+        &["--catch-up", "1s", "--checkpoint-interval", "50ms"],
+    );
+    let off_recovery = sim.lookup(last.record_time, false).await;
+    sim.wait_caught_up();
+    assert_ne!(
+        off_recovery, last.offset,
+        "the restored node assigns other offsets"
+    );
+    // Without the resume, that offset checkpoint's last transaction (same
+    // epoch) is checked and found re-numbered: refused.
+    let refused = tx_ingest(&sim, &db.url).arg("--once").output().unwrap();
+    assert_eq!(
+        refused.status.code(),
+        Some(5),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    resume_at(&db, off_recovery, None).await;
+
+    // Only traffic the treasury does not see: offset checkpoints, no transaction.
+    sim.traffic(0, 0, 20);
+    let daemon = Daemon::start(&sim, &db.url, &[]);
+    wait_checkpoint(&mut db, off_recovery + 1, 1, Duration::from_secs(30)).await;
+    daemon.kill9();
+    let cp = checkpoint::get(db.db.client(), INGESTER)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(cp.update_id, None, "an offset checkpoint: {cp:?}");
+    assert_eq!(cp.last_transaction.as_ref(), Some(&last), "{cp:?}");
+
+    let result = once(&sim, &db.url, &[]);
+    assert_eq!(result["offsetEpoch"], 1, "{result}");
+    sim.traffic(10, 5, 5);
+    once(&sim, &db.url, &[]);
+    assert_exactly_once(&db, &sim).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn c_record_time_ties_resume_before_them_and_skip_what_was_ingested() {
     let dir = tempfile::tempdir().unwrap();
     let sim = Sim::start(&dir.path().join("state"), &["--record-time-ties"]);
