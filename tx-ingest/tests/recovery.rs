@@ -13,6 +13,7 @@ use integration_db::withdrawals::{self, NewWithdrawal, WithdrawalStatus};
 use integration_db::{checkpoint, updates};
 use rand::rngs::StdRng;
 use rand::{Rng as _, SeedableRng as _};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -38,6 +39,47 @@ fn sim_bin(args: &[&str]) {
         .output()
         .unwrap();
     assert_ok(&out, &format!("canton-sim {args:?}"));
+}
+
+/// Noise only (invisible to the treasury), a daemon until it has checkpointed
+/// the ledger end in `epoch`, then kill -9: the offset checkpoint it left.
+async fn offset_checkpoint_after_noise(
+    sim: &Sim,
+    db: &mut TestDb,
+    epoch: i32,
+) -> checkpoint::Checkpoint {
+    sim.traffic(0, 0, 10);
+    let daemon = Daemon::start(sim, &db.url, &[]);
+    wait_checkpoint(db, sim.ledger_end(), epoch, Duration::from_secs(30)).await;
+    daemon.kill9();
+    let cp = checkpoint::get(db.db.client(), INGESTER)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(cp.update_id, None, "an offset checkpoint: {cp:?}");
+    cp
+}
+
+/// `canton-sim backup --to` a directory, of the (stopped or running) node's state.
+fn backup_node(state: &Path, to: &Path) {
+    state_command("backup", state, "--to", to);
+}
+
+/// `canton-sim restore --from` a backup, of the stopped node's state.
+fn restore_node(state: &Path, from: &Path) {
+    state_command("restore", state, "--from", from);
+}
+
+fn state_command(command: &str, state: &Path, flag: &str, dir: &Path) {
+    sim_bin(&[
+        "--output",
+        "json",
+        command,
+        "--state-dir",
+        state.to_str().unwrap(),
+        flag,
+        dir.to_str().unwrap(),
+    ]);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -101,15 +143,7 @@ async fn b_node_restore_reassigns_offsets_and_the_runbook_resumes_once() {
     let sim = Sim::start(&state, &["--catch-up", "1s"]);
     let db = TestDb::fresh().await;
     sim.traffic(300, 100, 100);
-    sim_bin(&[
-        "--output",
-        "json",
-        "backup",
-        "--state-dir",
-        state.to_str().unwrap(),
-        "--to",
-        backup.to_str().unwrap(),
-    ]);
+    backup_node(&state, &backup);
     // After the backup: traffic the restored node will re-process under new offsets.
     sim.traffic(300, 100, 100);
     once(&sim, &db.url, &["--batch-size", "50"]);
@@ -123,15 +157,7 @@ async fn b_node_restore_reassigns_offsets_and_the_runbook_resumes_once() {
 
     // The disaster and the restore.
     sim.stop();
-    sim_bin(&[
-        "--output",
-        "json",
-        "restore",
-        "--state-dir",
-        state.to_str().unwrap(),
-        "--from",
-        backup.to_str().unwrap(),
-    ]);
+    restore_node(&state, &backup);
     let sim = Sim::start(&state, &["--catch-up", "1s"]);
 
     // Runbook A: tRecovery of the last ingested transaction → offRecovery on
@@ -147,9 +173,7 @@ async fn b_node_restore_reassigns_offsets_and_the_runbook_resumes_once() {
     // names the fix, and writes nothing.
     let count = "SELECT count(*) FROM ingested_updates";
     let booked_before = db.scalar_i64(count).await;
-    let refused = tx_ingest(&sim, &db.url).arg("--once").output().unwrap();
-    let stderr = String::from_utf8_lossy(&refused.stderr);
-    assert_eq!(refused.status.code(), Some(5), "{stderr}");
+    let stderr = once_refused(&sim, &db.url);
     assert!(
         stderr.contains(&last.update_id) && stderr.contains("ingest-ctl set-offset"),
         "{stderr}"
@@ -201,38 +225,14 @@ async fn b_an_offset_checkpoint_is_checked_before_the_resume_and_not_after_it() 
     );
     let mut db = TestDb::fresh().await;
     sim.traffic(100, 30, 30);
-    sim_bin(&[
-        "--output",
-        "json",
-        "backup",
-        "--state-dir",
-        state.to_str().unwrap(),
-        "--to",
-        backup.to_str().unwrap(),
-    ]);
+    backup_node(&state, &backup);
     sim.traffic(100, 30, 30);
     once(&sim, &db.url, &[]);
     // Then only noise: an offset checkpoint over the last transaction.
-    sim.traffic(0, 0, 10);
-    let daemon = Daemon::start(&sim, &db.url, &[]);
-    wait_checkpoint(&mut db, sim.ledger_end(), 0, Duration::from_secs(30)).await;
-    daemon.kill9();
-    let cp = checkpoint::get(db.db.client(), INGESTER)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(cp.update_id, None, "an offset checkpoint: {cp:?}");
+    let cp = offset_checkpoint_after_noise(&sim, &mut db, 0).await;
     let last = cp.last_transaction.unwrap();
     sim.stop();
-    sim_bin(&[
-        "--output",
-        "json",
-        "restore",
-        "--state-dir",
-        state.to_str().unwrap(),
-        "--from",
-        backup.to_str().unwrap(),
-    ]);
+    restore_node(&state, &backup);
     let sim = Sim::start(
         &state,
         &["--catch-up", "1s", "--checkpoint-interval", "50ms"],
@@ -245,25 +245,11 @@ async fn b_an_offset_checkpoint_is_checked_before_the_resume_and_not_after_it() 
     );
     // Without the resume, that offset checkpoint's last transaction (same
     // epoch) is checked and found re-numbered: refused.
-    let refused = tx_ingest(&sim, &db.url).arg("--once").output().unwrap();
-    assert_eq!(
-        refused.status.code(),
-        Some(5),
-        "{}",
-        String::from_utf8_lossy(&refused.stderr)
-    );
+    once_refused(&sim, &db.url);
     resume_at(&db, off_recovery, None).await;
 
     // Only traffic the treasury does not see: offset checkpoints, no transaction.
-    sim.traffic(0, 0, 20);
-    let daemon = Daemon::start(&sim, &db.url, &[]);
-    wait_checkpoint(&mut db, off_recovery + 1, 1, Duration::from_secs(30)).await;
-    daemon.kill9();
-    let cp = checkpoint::get(db.db.client(), INGESTER)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(cp.update_id, None, "an offset checkpoint: {cp:?}");
+    let cp = offset_checkpoint_after_noise(&sim, &mut db, 1).await;
     assert_eq!(cp.last_transaction.as_ref(), Some(&last), "{cp:?}");
 
     let result = once(&sim, &db.url, &[]);

@@ -182,6 +182,14 @@ pub fn once(sim: &Sim, db_url: &str, args: &[&str]) -> serde_json::Value {
     result_of(&out)
 }
 
+/// `tx-ingest --once`, which must be refused (exit 5); its stderr.
+pub fn once_refused(sim: &Sim, db_url: &str) -> String {
+    let out = tx_ingest(sim, db_url).arg("--once").output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(5), "{stderr}");
+    stderr
+}
+
 pub fn assert_ok(out: &Output, what: &str) {
     assert!(
         out.status.success(),
