@@ -117,7 +117,8 @@ withdrawals=$((UPDATES / 4))
 deposits=$((UPDATES - withdrawals))
 
 # start_sim NAME CACHE_MIB: starts a simulator, puts the traffic on it, and
-# sets sim_pid ledger control treasury gen_rate.
+# sets sim_pid ledger control treasury gen_rate, and ingest (the tx-ingest
+# command line for it).
 start_sim() {
   local name=$1 cache=$2 ready t0 t1
   "$bin/canton-sim" serve --state-dir "$work/$name" --stream-cache-mib "$cache" --output json \
@@ -140,6 +141,8 @@ start_sim() {
     traffic --deposits "$deposits" --withdrawals "$withdrawals" >/dev/null
   t1=$(date +%s%N)
   gen_rate=$(awk -v n="$UPDATES" -v ns="$((t1 - t0))" 'BEGIN { printf "%.0f", n / (ns / 1e9) }')
+  ingest=("$bin/tx-ingest" --once --ledger-api "$ledger" --treasury-party "$treasury"
+    --progress-interval 0s --output json)
 }
 
 # The first simulator keeps no response cache: every stream renders.
@@ -154,6 +157,9 @@ new_db() {
   INTEGRATION_DB_URL=$url "$bin/ingest-ctl" migrate --output json >/dev/null
   echo "$url"
 }
+
+# drop_db NAME: its pages would otherwise be flushed during the next run, on its bill.
+drop_db() { scripts/pg-tmp.sh sql "$pg_dir" <<<"DROP DATABASE $1; CHECKPOINT;" >/dev/null; }
 
 # Runs "$@" and records its CPU and the CPU of the simulator and PostgreSQL
 # meanwhile into globals: client_cpu sim_cpu db_cpu wall; stdout to $work/out.
@@ -188,60 +194,82 @@ record() {
   json_rows+=("\"$name\":{\"updatesPerSecond\":$rate,\"updates\":$n,\"wallSeconds\":$wall,\"simCpuUsPerUpdate\":$(per_update "$sim_cpu" "$n"),\"ingestCpuUsPerUpdate\":$(per_update "$client_cpu" "$n"),\"postgresCpuUsPerUpdate\":$(per_update "$db_cpu" "$n")}")
 }
 
-ingest=("$bin/tx-ingest" --once --ledger-api "$ledger" --treasury-party "$treasury"
-  --progress-interval 0s --output json)
+# ingest_result [FILE]: the result line of a tx-ingest run (default: the last
+# measured one); stops the benchmark when there is none.
+ingest_result() {
+  local result
+  result=$(tail -n 1 "${1:-$work/out}")
+  [[ "$result" == *'"type":"result"'* ]] || { log "tx-ingest failed: $result $(tail -n 5 "$work/run.log")"; exit 3; }
+  log "   $result"
+  echo "$result"
+}
 
-run_ingest() { # NAME DB ARGS...
-  local name=$1 db=$2
+# Commands put before tx-ingest (e.g. a timeout).
+ingest_prefix=()
+
+# ingest_into NAME URL ARGS...: one measured tx-ingest run into database URL,
+# recorded; its rate in last_rate.
+ingest_into() {
+  local name=$1 url=$2 result rate
   shift 2
   log "== $name"
-  measure env RUST_LOG=error INTEGRATION_DB_URL="$(new_db "$db")" "${ingest[@]}" "$@"
-  local result rate n
-  result=$(tail -n 1 "$work/out")
-  [[ "$result" == *'"type":"result"'* ]] || { log "tx-ingest failed: $result $(tail -n 5 "$work/run.log")"; exit 3; }
+  measure env RUST_LOG=error INTEGRATION_DB_URL="$url" "${ingest_prefix[@]}" "${ingest[@]}" "$@"
+  result=$(ingest_result) || exit 3
   rate=$(json_num updatesPerSecond <<<"$result")
-  n=$(json_num updates <<<"$result")
-  log "   $result"
-  record "$name" "${rate%.*}" "$n"
   last_rate=${rate%.*}
-  # Its pages would otherwise be flushed during the next run, on its bill.
-  scripts/pg-tmp.sh sql "$pg_dir" <<<"DROP DATABASE $db; CHECKPOINT;" >/dev/null
+  record "$name" "$last_rate" "$(json_num updates <<<"$result")"
+}
+
+# run_ingest NAME DB ARGS...: ingest_into a fresh database DB, dropped after.
+run_ingest() {
+  local name=$1 db=$2
+  shift 2
+  ingest_into "$name" "$(new_db "$db")" "$@"
+  drop_db "$db"
+}
+
+# record_bench NAME [UPDATES]: records the ingest bench binary's last measured
+# run (its own update count unless UPDATES is given).
+record_bench() {
+  local out
+  out=$(tail -n 1 "$work/out")
+  log "   $out"
+  record "$1" "$(json_num updatesPerSecond <<<"$out" | cut -d. -f1)" "${2:-$(json_num updates <<<"$out")}"
 }
 
 # median_of RATE...: the middle one (the lower middle of an even count).
 median_of() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
+# median_rounds NAME DB ARGS...: run_ingest ROUNDS times (NAME #r, DB_r);
+# the median rate in last_rate.
+median_rounds() {
+  local name=$1 db=$2 r rates=()
+  shift 2
+  for ((r = 1; r <= ROUNDS; r++)); do
+    run_ingest "$name #$r" "${db}_$r" "$@"
+    rates+=("$last_rate")
+  done
+  last_rate=$(median_of "${rates[@]}")
+}
+
 # The batched runs ROUNDS times each (this machine's speed moves by ±20 %
 # from minute to minute); the verdict takes the median.
-rates=()
-for ((r = 1; r <= ROUNDS; r++)); do
-  run_ingest "ingest batched (batch $BATCH) #$r" "bench_batched_$r" --batch-size "$BATCH"
-  rates+=("$last_rate")
-done
-batched_rate=$(median_of "${rates[@]}")
+median_rounds "ingest batched (batch $BATCH)" bench_batched --batch-size "$BATCH"
+batched_rate=$last_rate
 run_ingest "ingest batched, compact values" bench_compact --batch-size "$BATCH" --compact-values
 compact_rate=$last_rate
 if [[ "$SINGLE_SECONDS" -gt 0 ]]; then
-  ingest_single=(timeout --signal=TERM "$SINGLE_SECONDS")
-else
-  ingest_single=()
+  ingest_prefix=(timeout --signal=TERM "$SINGLE_SECONDS")
 fi
-log "== ingest one transaction per update"
-measure env RUST_LOG=error INTEGRATION_DB_URL="$(new_db bench_single)" "${ingest_single[@]}" "${ingest[@]}" --batch-size 1
-single=$(tail -n 1 "$work/out")
-[[ "$single" == *'"type":"result"'* ]] || { log "tx-ingest failed: $single $(tail -n 5 "$work/run.log")"; exit 3; }
-log "   $single"
-single_rate=$(json_num updatesPerSecond <<<"$single")
-scripts/pg-tmp.sh sql "$pg_dir" <<<"DROP DATABASE bench_single; CHECKPOINT;" >/dev/null
-record "ingest one per transaction" "${single_rate%.*}" "$(json_num updates <<<"$single")"
+run_ingest "ingest one per transaction" bench_single --batch-size 1
+single_rate=$last_rate
+ingest_prefix=()
 
 for mode in verbose compact; do
   log "== stream-only ($mode)"
   if [[ $mode == compact ]]; then compact_env=(TX_INGEST_COMPACT_VALUES=1); else compact_env=(); fi
   measure env "${compact_env[@]}" CANTON_LEDGER_API="$ledger" TREASURY_PARTY="$treasury" "${bench[@]}" stream
-  out=$(tail -n 1 "$work/out")
-  log "   $out"
-  record "stream-only ($mode)" "$(json_num updatesPerSecond <<<"$out" | cut -d. -f1)" "$(json_num updates <<<"$out")"
+  record_bench "stream-only ($mode)"
 done
 
 # A second simulator with the same traffic and a response cache large enough
@@ -249,17 +277,9 @@ done
 start_sim sim_cached $(( UPDATES * 7 / 1024 + 64 ))
 log "== stream-only (verbose), filling the second simulator's cache"
 measure env CANTON_LEDGER_API="$ledger" TREASURY_PARTY="$treasury" "${bench[@]}" stream
-out=$(tail -n 1 "$work/out")
-log "   $out"
-record "stream-only (verbose), filling cache" "$(json_num updatesPerSecond <<<"$out" | cut -d. -f1)" "$(json_num updates <<<"$out")"
-ingest=("$bin/tx-ingest" --once --ledger-api "$ledger" --treasury-party "$treasury"
-  --progress-interval 0s --output json)
-rates=()
-for ((r = 1; r <= ROUNDS; r++)); do
-  run_ingest "ingest batched, sim cache warm #$r" "bench_warm_$r" --batch-size "$BATCH"
-  rates+=("$last_rate")
-done
-warm_rate=$(median_of "${rates[@]}")
+record_bench "stream-only (verbose), filling cache"
+median_rounds "ingest batched, sim cache warm" bench_warm --batch-size "$BATCH"
+warm_rate=$last_rate
 
 # Two ingesters at once (5.): their updates/s together.
 pair_urls=("$(new_db bench_pair_1)" "$(new_db bench_pair_2)")
@@ -275,10 +295,8 @@ ingest_pair() { # ARGS...
 log "== two ingesters at once, each into its own database"
 measure ingest_pair --batch-size "$BATCH"
 for i in 1 2; do
-  result=$(tail -n 1 "$work/pair_$i")
-  [[ "$result" == *'"type":"result"'* ]] || { log "tx-ingest failed: $result $(tail -n 5 "$work/run.log")"; exit 3; }
-  log "   $result"
-  scripts/pg-tmp.sh sql "$pg_dir" <<<"DROP DATABASE bench_pair_$i; CHECKPOINT;" >/dev/null
+  ingest_result "$work/pair_$i" >/dev/null
+  drop_db "bench_pair_$i"
 done
 pair_rate=$(awk -v n="$((2 * UPDATES))" -v w="$wall" 'BEGIN { printf "%.0f", n / w }')
 record "two ingesters at once (together)" "$pair_rate" "$((2 * UPDATES))"
@@ -287,28 +305,20 @@ record "two ingesters at once (together)" "$pair_rate" "$((2 * UPDATES))"
 decode_n=$((UPDATES < 50000 ? UPDATES : 50000))
 log "== decode-only (in-process, $decode_n updates)"
 measure "${bench[@]}" decode --updates "$decode_n"
-out=$(tail -n 1 "$work/out")
-log "   $out"
-record "decode+parse only (in-process)" "$(json_num updatesPerSecond <<<"$out" | cut -d. -f1)" "$decode_n"
+record_bench "decode+parse only (in-process)" "$decode_n"
 
 log "== db-only (synthetic updates)"
 measure env INTEGRATION_DB_URL="$(new_db bench_dbonly)" "${bench[@]}" db --updates "$UPDATES" --batch-size "$BATCH"
-out=$(tail -n 1 "$work/out")
-log "   $out"
-record "db-only (batch $BATCH)" "$(json_num updatesPerSecond <<<"$out" | cut -d. -f1)" "$UPDATES"
+record_bench "db-only (batch $BATCH)" "$UPDATES"
 
 # 9. Per statement: execution time per update of each statement PostgreSQL
 # ran for one batched run (pg_stat_statements, reset just before).
-log "== PostgreSQL time per statement (restarting it with pg_stat_statements)"
+log "== restarting PostgreSQL with pg_stat_statements"
 scripts/pg-tmp.sh sql "$pg_dir" <<<"ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements';" >/dev/null
 scripts/pg-tmp.sh restart "$pg_dir" >/dev/null
 stmt_url=$(new_db bench_statements)
 scripts/pg-tmp.sh sql "$pg_dir" -d bench_statements <<<"CREATE EXTENSION pg_stat_statements; SELECT pg_stat_statements_reset();" >/dev/null
-measure env RUST_LOG=error INTEGRATION_DB_URL="$stmt_url" "${ingest[@]}" --batch-size "$BATCH"
-result=$(tail -n 1 "$work/out")
-[[ "$result" == *'"type":"result"'* ]] || { log "tx-ingest failed: $result $(tail -n 5 "$work/run.log")"; exit 3; }
-log "   $result"
-record "batched, pg_stat_statements on" "$(json_num updatesPerSecond <<<"$result" | cut -d. -f1)" "$UPDATES"
+ingest_into "batched, pg_stat_statements on" "$stmt_url" --batch-size "$BATCH"
 # µs per update, calls, and the statement's first 70 characters on one line.
 statements=$(scripts/pg-tmp.sh sql "$pg_dir" -d bench_statements -tA -F $'\t' <<SQL
 SELECT round((s.total_exec_time * 1000 / $UPDATES)::numeric, 1), s.calls,
