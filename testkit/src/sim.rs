@@ -208,6 +208,28 @@ impl SimProcess {
         self.serve();
     }
 
+    /// `canton-sim backup` of the state directory into a new directory `to`
+    /// (online: the server may be running); returns its JSON result.
+    pub fn backup(&self, to: &Path) -> Value {
+        let out = Command::new(crate::cargo_bin("canton-sim"))
+            .args(["backup", "--output", "json", "--state-dir"])
+            .arg(&self.state_dir)
+            .arg("--to")
+            .arg(to)
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .output()
+            .expect("run canton-sim backup");
+        assert!(
+            out.status.success(),
+            "canton-sim backup to {} exited {:?}: {}",
+            to.display(),
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("canton-sim backup printed JSON")
+    }
+
     /// Stops the server if it runs and puts `backup` (a `canton-sim backup`
     /// directory) back into the state directory with `canton-sim restore`;
     /// [`restart`](Self::restart) serves it again.

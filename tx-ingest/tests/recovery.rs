@@ -13,7 +13,6 @@ use integration_db::withdrawals::{self, NewWithdrawal, WithdrawalStatus};
 use integration_db::{checkpoint, updates};
 use rand::rngs::StdRng;
 use rand::{Rng as _, SeedableRng as _};
-use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -33,14 +32,6 @@ async fn resume_at(db: &TestDb, offset: i64, dedup_from: Option<chrono::DateTime
         .unwrap();
 }
 
-fn sim_bin(args: &[&str]) {
-    let out = Command::new(canton_dr_testkit::cargo_bin("canton-sim"))
-        .args(args)
-        .output()
-        .unwrap();
-    assert_ok(&out, &format!("canton-sim {args:?}"));
-}
-
 /// Noise only (invisible to the treasury), a daemon until it has checkpointed
 /// the ledger end in `epoch`, then kill -9: the offset checkpoint it left.
 async fn offset_checkpoint_after_noise(
@@ -58,28 +49,6 @@ async fn offset_checkpoint_after_noise(
         .unwrap();
     assert_eq!(cp.update_id, None, "an offset checkpoint: {cp:?}");
     cp
-}
-
-/// `canton-sim backup --to` a directory, of the (stopped or running) node's state.
-fn backup_node(state: &Path, to: &Path) {
-    state_command("backup", state, "--to", to);
-}
-
-/// `canton-sim restore --from` a backup, of the stopped node's state.
-fn restore_node(state: &Path, from: &Path) {
-    state_command("restore", state, "--from", from);
-}
-
-fn state_command(command: &str, state: &Path, flag: &str, dir: &Path) {
-    sim_bin(&[
-        "--output",
-        "json",
-        command,
-        "--state-dir",
-        state.to_str().unwrap(),
-        flag,
-        dir.to_str().unwrap(),
-    ]);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -140,10 +109,10 @@ async fn b_node_restore_reassigns_offsets_and_the_runbook_resumes_once() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state");
     let backup = dir.path().join("backup");
-    let sim = Sim::start(&state, &["--catch-up", "1s"]);
+    let mut sim = Sim::start(&state, &["--catch-up", "1s"]);
     let db = TestDb::fresh().await;
     sim.traffic(300, 100, 100);
-    backup_node(&state, &backup);
+    sim.backup(&backup);
     // After the backup: traffic the restored node will re-process under new offsets.
     sim.traffic(300, 100, 100);
     once(&sim, &db.url, &["--batch-size", "50"]);
@@ -156,9 +125,8 @@ async fn b_node_restore_reassigns_offsets_and_the_runbook_resumes_once() {
         .unwrap();
 
     // The disaster and the restore.
-    sim.stop();
-    restore_node(&state, &backup);
-    let sim = Sim::start(&state, &["--catch-up", "1s"]);
+    sim.restore(&backup);
+    sim.restart();
 
     // Runbook A: tRecovery of the last ingested transaction → offRecovery on
     // the restored node (waits until it has processed that far).
@@ -219,24 +187,20 @@ async fn b_an_offset_checkpoint_is_checked_before_the_resume_and_not_after_it() 
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state");
     let backup = dir.path().join("backup");
-    let sim = Sim::start(
+    let mut sim = Sim::start(
         &state,
         &["--catch-up", "1s", "--checkpoint-interval", "50ms"],
     );
     let mut db = TestDb::fresh().await;
     sim.traffic(100, 30, 30);
-    backup_node(&state, &backup);
+    sim.backup(&backup);
     sim.traffic(100, 30, 30);
     once(&sim, &db.url, &[]);
     // Then only noise: an offset checkpoint over the last transaction.
     let cp = offset_checkpoint_after_noise(&sim, &mut db, 0).await;
     let last = cp.last_transaction.unwrap();
-    sim.stop();
-    restore_node(&state, &backup);
-    let sim = Sim::start(
-        &state,
-        &["--catch-up", "1s", "--checkpoint-interval", "50ms"],
-    );
+    sim.restore(&backup);
+    sim.restart();
     let off_recovery = sim.lookup(last.record_time, false).await;
     sim.wait_caught_up();
     assert_ne!(

@@ -40,23 +40,6 @@ impl Sim {
         Sim(SimProcess::start(extra))
     }
 
-    /// Online backup into a new directory `to`.
-    pub fn backup(&self, to: &Path) -> Value {
-        let out = Command::new(canton_dr_testkit::cargo_bin("canton-sim"))
-            .args(["backup", "--output", "json", "--state-dir"])
-            .arg(self.state_dir())
-            .arg("--to")
-            .arg(to)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "backup: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).unwrap()
-    }
-
     /// Stops the server, puts `backup` back, serves again (new ports).
     pub fn restore_and_restart(&mut self, backup: &Path) {
         self.restore(backup);

@@ -9,7 +9,7 @@ use canton_proto::admin::GetHighestOffsetByTimestampRequest;
 use canton_proto::admin::party_management_service_client::PartyManagementServiceClient;
 use integration_db::{ConnectOptions, Db, control, deposits};
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::ops::Deref;
+use std::ops::{Deref, DerefMut};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -28,6 +28,12 @@ impl Deref for Sim {
     type Target = SimProcess;
     fn deref(&self) -> &SimProcess {
         &self.0
+    }
+}
+
+impl DerefMut for Sim {
+    fn deref_mut(&mut self) -> &mut SimProcess {
+        &mut self.0
     }
 }
 
