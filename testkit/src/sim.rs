@@ -11,6 +11,7 @@
 //! best report.
 
 use serde_json::Value;
+use std::ffi::OsStr;
 use std::fs::OpenOptions;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -211,23 +212,16 @@ impl SimProcess {
     /// `canton-sim backup` of the state directory into a new directory `to`
     /// (online: the server may be running); returns its JSON result.
     pub fn backup(&self, to: &Path) -> Value {
-        let out = Command::new(crate::cargo_bin("canton-sim"))
-            .args(["backup", "--output", "json", "--state-dir"])
-            .arg(&self.state_dir)
-            .arg("--to")
-            .arg(to)
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::null())
-            .output()
-            .expect("run canton-sim backup");
-        assert!(
-            out.status.success(),
-            "canton-sim backup to {} exited {:?}: {}",
-            to.display(),
-            out.status.code(),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).expect("canton-sim backup printed JSON")
+        let out = run_canton_sim(&[
+            "backup".as_ref(),
+            "--output".as_ref(),
+            "json".as_ref(),
+            "--state-dir".as_ref(),
+            self.state_dir.as_os_str(),
+            "--to".as_ref(),
+            to.as_os_str(),
+        ]);
+        serde_json::from_slice(&out).expect("canton-sim backup printed JSON")
     }
 
     /// Stops the server if it runs and puts `backup` (a `canton-sim backup`
@@ -235,47 +229,29 @@ impl SimProcess {
     /// [`restart`](Self::restart) serves it again.
     pub fn restore(&mut self, backup: &Path) {
         self.stop();
-        let out = Command::new(crate::cargo_bin("canton-sim"))
-            .args(["restore", "--output", "json", "--state-dir"])
-            .arg(&self.state_dir)
-            .arg("--from")
-            .arg(backup)
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::null())
-            .output()
-            .expect("run canton-sim restore");
-        assert!(
-            out.status.success(),
-            "canton-sim restore from {} exited {:?}: {}",
-            backup.display(),
-            out.status.code(),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        run_canton_sim(&[
+            "restore".as_ref(),
+            "--output".as_ref(),
+            "json".as_ref(),
+            "--state-dir".as_ref(),
+            self.state_dir.as_os_str(),
+            "--from".as_ref(),
+            backup.as_os_str(),
+        ]);
     }
 
     /// `canton-sim --output json ctl --control-api <this server> <args>`;
     /// panics unless it succeeds, returns every JSON line it printed.
     pub fn ctl_lines(&self, args: &[&str]) -> Vec<Value> {
-        let out = Command::new(crate::cargo_bin("canton-sim"))
-            .args([
-                "--output",
-                "json",
-                "ctl",
-                "--control-api",
-                self.control_api(),
-            ])
-            .args(args)
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::null())
-            .output()
-            .expect("run canton-sim ctl");
-        assert!(
-            out.status.success(),
-            "canton-sim ctl {args:?} exited {:?}: {}",
-            out.status.code(),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout)
+        let head = [
+            "--output",
+            "json",
+            "ctl",
+            "--control-api",
+            self.control_api(),
+        ];
+        let all: Vec<&OsStr> = head.iter().chain(args).map(OsStr::new).collect();
+        String::from_utf8_lossy(&run_canton_sim(&all))
             .lines()
             .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("ctl printed {l:?}: {e}")))
             .collect()
@@ -294,6 +270,24 @@ impl Drop for SimProcess {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// Runs the workspace's `canton-sim` with `args` (no `RUST_LOG`, no stdin);
+/// panics with its stderr unless it succeeds; its stdout.
+fn run_canton_sim(args: &[&OsStr]) -> Vec<u8> {
+    let out = Command::new(crate::cargo_bin("canton-sim"))
+        .args(args)
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run canton-sim");
+    assert!(
+        out.status.success(),
+        "canton-sim {args:?} exited {:?}: {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
 }
 
 fn tempdir() -> tempfile::TempDir {
